@@ -1,0 +1,145 @@
+"""``chat-harness``: the command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from system.local.apigateway.limits import ApiLimits
+from system.local.dynamodb import BackendError
+from system.local.routes import DEFAULT_ROUTES_FILE, RouteConfigError
+from system.local.stack import LocalStack, LocalStackOptions
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a port number (0 for any free one), got {text}")
+    return value
+
+
+def _add_local(subcommands) -> None:
+    local = subcommands.add_parser(
+        "local", help="run the chat on a local AWS stack until Ctrl-C",
+        description="Start DynamoDB, the Lambda workers, the API Gateway WebSocket emulator and "
+                    "the @connections API on 127.0.0.1, write a stack file, run until Ctrl-C.",
+    )
+    defaults = LocalStackOptions()
+    limits = ApiLimits()
+    local.add_argument("--host", default=defaults.host, help="address to bind (default %(default)s)")
+    local.add_argument("--port", type=_port, default=defaults.port,
+                       help="WebSocket port, 0 for any (default %(default)s)")
+    local.add_argument("--management-port", type=_port, default=defaults.management_port,
+                       help="@connections HTTPS port, 0 for any (default %(default)s)")
+    local.add_argument("--dynamodb", default=defaults.dynamodb, metavar="dynalite|moto|URL",
+                       help="DynamoDB backend (default %(default)s)")
+    local.add_argument("--routes", type=Path, default=DEFAULT_ROUTES_FILE, metavar="FILE",
+                       help="route -> handler mapping (TOML; default: the chat's own)")
+    local.add_argument("--stack-file", type=Path, metavar="PATH",
+                       help="where to write the stack file (default STATE_DIR/stack.json)")
+    local.add_argument("--state-dir", type=Path, default=defaults.state_dir,
+                       help="logs, metrics, CA (default %(default)s)")
+    local.add_argument("--stage", default=defaults.stage)
+    local.add_argument("--region", default=defaults.region)
+    local.add_argument("--concurrency", type=_positive_int, default=defaults.concurrency,
+                       help="Lambda environments per function (default %(default)s)")
+    local.add_argument("--lambda-timeout", type=_positive_float, metavar="SECONDS",
+                       help="override every function's timeout")
+    local.add_argument("--idle-timeout", type=_positive_float, default=limits.idle_timeout_s,
+                       metavar="SECONDS", help="close idle connections (default %(default)s)")
+    local.add_argument("--max-duration", type=_positive_float, default=limits.max_duration_s,
+                       metavar="SECONDS", help="close connections this old (default %(default)s)")
+    local.add_argument("--frame-limit", type=_positive_int, default=limits.frame_bytes,
+                       metavar="BYTES", help="largest frame (default %(default)s)")
+    local.add_argument("--message-limit", type=_positive_int, default=limits.message_bytes,
+                       metavar="BYTES", help="largest message (default %(default)s)")
+    local.add_argument("--connect-rate", type=_positive_float,
+                       default=limits.new_connections_per_s, metavar="PER_SECOND",
+                       help="new connections per second (default %(default)s)")
+    local.add_argument("-v", "--verbose", action="store_true", help="log every invocation")
+    local.set_defaults(run=_run_local)
+
+
+def _options(args) -> LocalStackOptions:
+    return LocalStackOptions(
+        host=args.host, port=args.port, management_port=args.management_port, stage=args.stage,
+        region=args.region, dynamodb=args.dynamodb, routes_file=args.routes,
+        state_dir=args.state_dir, stack_file=args.stack_file, concurrency=args.concurrency,
+        lambda_timeout_s=args.lambda_timeout,
+        limits=ApiLimits(
+            frame_bytes=args.frame_limit, message_bytes=args.message_limit,
+            idle_timeout_s=args.idle_timeout, max_duration_s=args.max_duration,
+            new_connections_per_s=args.connect_rate,
+        ),
+    )
+
+
+async def _serve_until_signal(options: LocalStackOptions) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    async with LocalStack(options) as stack:
+        f = stack.file
+        print("chat-harness local stack is up", flush=True)
+        for label, value in (
+            ("WebSocket URL", f.websocket_url),
+            ("@connections", f"{f.management_endpoint}  (CA bundle {f.ca_bundle})"),
+            ("Web client", f.web_client_url),
+            ("DynamoDB", f"{f.dynamodb_endpoint}  ({f.dynamodb_backend}, capacity "
+                         f"{f.capacity_fidelity})"),
+            ("Function logs", f.logs_dir),
+            ("EMF metrics", f.metrics_file),
+            ("Stack file", str(options.stack_path)),
+        ):
+            print(f"  {label:<14} {value}", flush=True)
+        print("Ready. Press Ctrl-C to stop.", flush=True)
+        await stop.wait()
+        print("Stopping...", flush=True)
+    print("Stopped.", flush=True)
+
+
+def _run_local(args) -> int:
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+    )
+    try:
+        asyncio.run(_serve_until_signal(_options(args)))
+    except (RouteConfigError, BackendError, ValueError, OSError) as error:
+        print(f"chat-harness local: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="chat-harness",
+        description="Verify and load-test a serverless WebSocket chat, locally or on AWS.",
+    )
+    subcommands = parser.add_subparsers(dest="command", required=True)
+    _add_local(subcommands)
+    args = parser.parse_args(argv)
+    return args.run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The chat's Lambda functions, one module per route; ``chat`` holds what they share."""

@@ -1,0 +1,46 @@
+"""$connect: tell everyone else, then register the connection and open its session."""
+
+import time
+
+from system.handlers.chat import (
+    ACTIVE_CONNECTIONS_TABLE,
+    CONNECTION_TTL_SECONDS,
+    SESSION_HISTORY_TABLE,
+    broadcast,
+    connection_id,
+    dynamodb,
+    metered,
+    utc_now,
+)
+
+
+def connect(event: dict, context):
+    """The join notice goes out before the row is written, so the new connection,
+    which API Gateway answers with 410 until $connect returns, is not a recipient."""
+    me = connection_id(event)
+    fanout = broadcast(
+        event,
+        {"message": f"A new user has joined the chat - {me}", "type": "join", "connection_id": me},
+        exclude=me,
+    )
+    now = time.time()
+    dynamodb.put_item(
+        TableName=ACTIVE_CONNECTIONS_TABLE,
+        Item={
+            "connection_id": {"S": me},
+            "connected_at_ms": {"N": str(int(now * 1000))},
+            "expires_at": {"N": str(int(now) + CONNECTION_TTL_SECONDS)},
+        },
+    )
+    dynamodb.put_item(
+        TableName=SESSION_HISTORY_TABLE,
+        Item={
+            "connection_id": {"S": me},
+            "source_ip": {"S": event["requestContext"]["identity"]["sourceIp"]},
+            "connected_at": {"S": utc_now()},
+        },
+    )
+    return {"statusCode": 200, "body": "Connected"}, fanout
+
+
+lambda_handler = metered(connect)

@@ -1,0 +1,1 @@
+"""The local AWS stack: DynamoDB, an API Gateway WebSocket emulator, Lambda workers."""

@@ -1,0 +1,150 @@
+"""Connection state and the @connections management API's answers.
+
+AWS rules (apigatewaymanagementapi): POST 200, DELETE 204, GET 200 with
+connectedAt, lastActiveAt and identity{sourceIp,userAgent}; an id that is
+unknown, closed, or still in $connect -> 410 GoneException; Data over
+131,072 bytes -> 413 PayloadTooLargeException; an id that cannot be a
+connection id -> 400 BadRequestException. The error type rides in the
+``x-amzn-ErrorType`` header, which is what boto3 maps to its exception classes.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from system.local.apigateway.events import is_connection_id, new_connection_id
+from system.local.apigateway.limits import MANAGEMENT_PAYLOAD_BYTES
+
+
+class State(enum.Enum):
+    CONNECTING = "connecting"
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+@dataclass
+class Connection:
+    connection_id: str
+    source_ip: str
+    user_agent: str | None
+    connected_at_ms: int
+    last_active_at_ms: int
+    state: State = State.CONNECTING
+
+
+@dataclass(frozen=True)
+class Answer:
+    """An @connections response: status, AWS error type (for x-amzn-ErrorType), JSON body."""
+
+    status: int
+    error_type: str | None = None
+    body: dict | None = field(default=None)
+
+    @classmethod
+    def error(cls, status: int, error_type: str, message: str) -> Answer:
+        return cls(status, error_type, {"message": message})
+
+
+def iso_ms(epoch_ms: int) -> str:
+    return (
+        datetime.fromtimestamp(epoch_ms / 1000, timezone.utc)
+        .isoformat(timespec="milliseconds")
+        .replace("+00:00", "Z")
+    )
+
+
+def _gone(connection_id: str) -> Answer:
+    return Answer.error(410, "GoneException", f"Connection {connection_id} is gone")
+
+
+class ConnectionRegistry:
+    """Every connection the API knows, and what @connections answers about each."""
+
+    def __init__(self) -> None:
+        self._connections: dict[str, Connection] = {}
+
+    def __len__(self) -> int:
+        return sum(1 for c in self._connections.values() if c.state is State.OPEN)
+
+    def begin(self, source_ip: str, user_agent: str | None, now_ms: int) -> Connection:
+        """A handshake arrived: the connection exists but is in $connect."""
+        connection_id = new_connection_id()
+        while connection_id in self._connections:
+            connection_id = new_connection_id()
+        connection = Connection(connection_id, source_ip, user_agent, now_ms, now_ms)
+        self._connections[connection_id] = connection
+        return connection
+
+    def open(self, connection_id: str) -> None:
+        self._connections[connection_id].state = State.OPEN
+
+    def close(self, connection_id: str) -> None:
+        """The socket is gone: the id answers 410 from now on."""
+        self._connections.pop(connection_id, None)
+
+    def touch(self, connection_id: str, now_ms: int) -> None:
+        connection = self._connections.get(connection_id)
+        if connection is not None:
+            connection.last_active_at_ms = now_ms
+
+    def get(self, connection_id: str) -> Connection | None:
+        return self._connections.get(connection_id)
+
+    def _check(self, connection_id: str) -> Answer | Connection:
+        if not is_connection_id(connection_id):
+            return Answer.error(400, "BadRequestException", f"Invalid connectionId: {connection_id}")
+        connection = self._connections.get(connection_id)
+        if connection is None or connection.state is not State.OPEN:
+            return _gone(connection_id)
+        return connection
+
+    def post(self, connection_id: str, data_bytes: int) -> Answer:
+        """May ``data_bytes`` be delivered to ``connection_id``? 200 means deliver it."""
+        if data_bytes > MANAGEMENT_PAYLOAD_BYTES:
+            return Answer.error(
+                413,
+                "PayloadTooLargeException",
+                f"Data must be at most {MANAGEMENT_PAYLOAD_BYTES} bytes, got {data_bytes}",
+            )
+        checked = self._check(connection_id)
+        return checked if isinstance(checked, Answer) else Answer(200)
+
+    def describe(self, connection_id: str) -> Answer:
+        checked = self._check(connection_id)
+        if isinstance(checked, Answer):
+            return checked
+        return Answer(
+            200,
+            body={
+                "connectedAt": iso_ms(checked.connected_at_ms),
+                "identity": {"sourceIp": checked.source_ip, "userAgent": checked.user_agent},
+                "lastActiveAt": iso_ms(checked.last_active_at_ms),
+            },
+        )
+
+    def delete(self, connection_id: str) -> Answer:
+        """204 means: close the socket with 1000; the id is gone at once."""
+        checked = self._check(connection_id)
+        if isinstance(checked, Answer):
+            return checked
+        checked.state = State.CLOSED
+        return Answer(204)
+
+
+_SIGV4 = re.compile(
+    r"AWS4-HMAC-SHA256 Credential=[^/]+/\d{8}/[a-z0-9-]+/execute-api/aws4_request,\s*"
+    r"SignedHeaders=[^,]+,\s*Signature=[0-9a-f]{64}"
+)
+
+
+def authorize(authorization: str | None) -> Answer | None:
+    """None when the request carries a SigV4 signature for execute-api; else AWS's 403.
+
+    The local stack has no IAM: the signature's form is checked, not its value.
+    """
+    if authorization and _SIGV4.fullmatch(authorization.strip()):
+        return None
+    return Answer.error(403, "ForbiddenException", "Missing Authentication Token")

@@ -1,0 +1,53 @@
+"""Route selection: evaluate the route selection expression on a message body.
+
+AWS rules: the expression (``$request.body.<path>``) is evaluated on JSON
+bodies only; the selected value is stringified and must equal a route key
+exactly; no match, a missing value or a non-JSON body selects ``$default``; with
+no ``$default`` route the client is told "Forbidden".
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection
+
+DEFAULT_ROUTE = "$default"
+CONNECT_ROUTE = "$connect"
+DISCONNECT_ROUTE = "$disconnect"
+BODY_PREFIX = "$request.body."
+
+
+def selection_path(expression: str) -> tuple[str, ...]:
+    """'$request.body.action' -> ('action',); anything else is a configuration error."""
+    if not expression.startswith(BODY_PREFIX) or expression == BODY_PREFIX:
+        raise ValueError(
+            f"route selection expression must look like $request.body.action, not {expression!r}"
+        )
+    return tuple(expression[len(BODY_PREFIX):].split("."))
+
+
+def selected_value(body: str, path: tuple[str, ...]) -> str | None:
+    """The stringified value at ``path`` in a JSON body, or None."""
+    try:
+        value = json.loads(body)
+    except ValueError:
+        return None
+    for key in path:
+        if not isinstance(value, dict) or key not in value:
+            return None
+        value = value[key]
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return json.dumps(value, separators=(",", ":"))
+
+
+def route_for(body: str, route_keys: Collection[str], path: tuple[str, ...]) -> str | None:
+    """The route key a message body selects; None means no route (Forbidden)."""
+    value = selected_value(body, path)
+    if value is not None and value in route_keys and not value.startswith("$"):
+        return value
+    return DEFAULT_ROUTE if DEFAULT_ROUTE in route_keys else None

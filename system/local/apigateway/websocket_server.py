@@ -1,0 +1,238 @@
+"""The data plane: a ``websockets`` server that runs each connection as API Gateway does.
+
+It only moves data: what an event holds, which route a body selects, which
+status or frame a client gets, and what @connections answers all come from the
+pure modules beside it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http
+import logging
+import time
+from pathlib import Path
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.datastructures import Headers
+from websockets.exceptions import ConnectionClosed
+from websockets.frames import CloseCode
+from websockets.http11 import Request, Response
+
+from system.local.apigateway.connections import Connection, ConnectionRegistry
+from system.local.apigateway.events import (
+    Api,
+    connect_event,
+    disconnect_event,
+    message_event,
+    new_request_id,
+)
+from system.local.apigateway.integration import connect_status, forbidden_frame, route_reply
+from system.local.apigateway.limits import ApiLimits, ConnectRateLimiter
+from system.local.apigateway.routing import CONNECT_ROUTE, DISCONNECT_ROUTE, route_for
+from system.local.lambda_runtime.pool import LambdaRuntime
+from system.local.routes import RouteTable
+
+log = logging.getLogger("chat_harness.apigateway")
+
+WEB_CLIENT = Path(__file__).resolve().parent.parent / "web" / "index.html"
+# Where a close was not a clean one, the reason is worth a line in the log.
+_BAD_INPUT_CODES = {
+    CloseCode.UNSUPPORTED_DATA: "binary frame",
+    CloseCode.INVALID_DATA: "invalid UTF-8",
+    CloseCode.MESSAGE_TOO_BIG: "message or frame over the size limit",
+    CloseCode.PROTOCOL_ERROR: "WebSocket protocol error",
+}
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class WebSocketApi:
+    """One emulated WebSocket API stage: its connections, routes and integrations."""
+
+    def __init__(self, api: Api, routes: RouteTable, runtime: LambdaRuntime,
+                 limits: ApiLimits) -> None:
+        self.api = api
+        self.routes = routes
+        self.runtime = runtime
+        self.limits = limits
+        self.registry = ConnectionRegistry()
+        self.sockets: dict[str, ServerConnection] = {}
+        self._rate = ConnectRateLimiter(limits.new_connections_per_s, time.monotonic())
+        self._tasks: set[asyncio.Task] = set()
+        self._server: Server | None = None
+        self._stopping = False
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def start(self, host: str, port: int) -> int:
+        self._server = await serve(
+            self._serve_connection,
+            host,
+            port,
+            process_request=self._handshake,
+            compression=None,
+            ping_interval=None,
+            max_size=(self.limits.message_bytes, self.limits.frame_bytes),
+            max_queue=64,
+            write_limit=2**20,
+            server_header="chat-harness",
+        )
+        return self._server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        """Close every connection (1001). $disconnect is not run for them: the stack
+        is going away, and N leave notices to N clients would only delay Ctrl-C."""
+        self._stopping = True
+        if self._server is not None:
+            self._server.close(close_connections=True)
+            await self._server.wait_closed()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def _spawn(self, coroutine) -> None:
+        task = asyncio.create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- $connect: the upgrade is held until the integration returns ------------------------
+
+    async def _handshake(self, ws: ServerConnection, request: Request) -> Response | None:
+        path, _, query = request.path.partition("?")
+        if request.headers.get("Upgrade", "").lower() != "websocket":
+            if path == "/" and WEB_CLIENT.exists():
+                return _html_response(ws, WEB_CLIENT.read_bytes())
+            return ws.respond(http.HTTPStatus.UPGRADE_REQUIRED, "WebSocket upgrade required\n")
+        if path.rstrip("/") != f"/{self.api.stage}":
+            log.warning("refused handshake for %s: no such stage", path)
+            return ws.respond(http.HTTPStatus.FORBIDDEN, '{"message":"Forbidden"}')
+        if not self._rate.allow(time.monotonic()):
+            log.warning("refused handshake: over %s new connections/s",
+                        self.limits.new_connections_per_s)
+            return ws.respond(http.HTTPStatus.TOO_MANY_REQUESTS,
+                              '{"message":"LimitExceededException"}')
+        connection = self.registry.begin(
+            ws.remote_address[0], request.headers.get("User-Agent"), _now_ms()
+        )
+        ws.chat_connection = connection
+        function = self.routes.function_for(CONNECT_ROUTE)
+        if function is None:
+            return None
+        event = connect_event(self.api, connection, request.headers.raw_items(), query, _now_ms())
+        outcome = await self.runtime.invoke(function, event)
+        status = connect_status(outcome)
+        if status is None:
+            return None
+        self.registry.close(connection.connection_id)
+        ws.chat_connection = None
+        log.info("$connect refused %s with %s", connection.connection_id, status)
+        return ws.respond(status, "")
+
+    # -- an open connection ----------------------------------------------------------------
+
+    async def _serve_connection(self, ws: ServerConnection) -> None:
+        connection: Connection = ws.chat_connection
+        connection_id = connection.connection_id
+        self.registry.open(connection_id)
+        self.sockets[connection_id] = ws
+        try:
+            await self._receive(ws, connection)
+        finally:
+            self.sockets.pop(connection_id, None)
+            self.registry.close(connection_id)
+            status, reason = _disconnect_status(ws)
+            if status in _BAD_INPUT_CODES:
+                log.warning("closed %s with %s: %s", connection_id, int(status),
+                            _BAD_INPUT_CODES[status])
+            function = self.routes.function_for(DISCONNECT_ROUTE)
+            if function is not None and not self._stopping:
+                event = disconnect_event(self.api, connection, status, reason, _now_ms())
+                self._spawn(self.runtime.invoke(function, event))
+
+    async def _receive(self, ws: ServerConnection, connection: Connection) -> None:
+        """Read messages until the client leaves or a quota (idle, duration) ends it."""
+        max_end = connection.connected_at_ms / 1000 + self.limits.max_duration_s
+        while True:
+            idle_end = connection.last_active_at_ms / 1000 + self.limits.idle_timeout_s
+            remaining = min(idle_end, max_end) - time.time()
+            if remaining <= 0:
+                await ws.close(CloseCode.GOING_AWAY, "Going away")
+                return
+            try:
+                message = await asyncio.wait_for(ws.recv(), remaining)
+            except TimeoutError:
+                continue
+            except ConnectionClosed:
+                return
+            if isinstance(message, bytes):
+                await ws.close(CloseCode.UNSUPPORTED_DATA, "Binary frames are not supported")
+                return
+            self.registry.touch(connection.connection_id, _now_ms())
+            self._dispatch(ws, connection, message)
+
+    def _dispatch(self, ws: ServerConnection, connection: Connection, body: str) -> None:
+        route_key = route_for(body, self.routes.routes.keys(), self.routes.selection_path)
+        if route_key is None:
+            log.info("no route for a message from %s and no $default", connection.connection_id)
+            self._spawn(_send(ws, forbidden_frame(connection.connection_id, new_request_id())))
+            return
+        self._spawn(self._integrate(ws, connection, route_key, body))
+
+    async def _integrate(self, ws: ServerConnection, connection: Connection, route_key: str,
+                         body: str) -> None:
+        route = self.routes.routes[route_key]
+        event = message_event(self.api, connection, route_key, body, _now_ms())
+        outcome = await self.runtime.invoke(route.function, event)
+        frame = route_reply(outcome, route.route_response, connection.connection_id,
+                            event["requestContext"]["requestId"])
+        if frame is not None:
+            await _send(ws, frame)
+
+    # -- what @connections does to a socket ------------------------------------------------
+
+    async def deliver(self, connection_id: str, data: bytes) -> bool:
+        """Send a management POST's data as one message; False if the socket is gone."""
+        ws = self.sockets.get(connection_id)
+        if ws is None:
+            return False
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            return await _send(ws, data)
+        return await _send(ws, text)
+
+    def close(self, connection_id: str) -> None:
+        """DELETE @connections/{id}: the client sees a normal close (1000)."""
+        ws = self.sockets.get(connection_id)
+        if ws is not None:
+            self._spawn(ws.close(CloseCode.NORMAL_CLOSURE, ""))
+
+
+async def _send(ws: ServerConnection, frame: str | bytes) -> bool:
+    try:
+        await ws.send(frame)
+        return True
+    except ConnectionClosed:
+        return False
+
+
+def _disconnect_status(ws: ServerConnection) -> tuple[int, str]:
+    """disconnectStatusCode/Reason: the client's close code (1005 when it sent none),
+    else the one the server sent, else 1006 for a connection that just dropped."""
+    protocol = ws.protocol
+    if protocol.close_rcvd is not None:
+        return int(protocol.close_rcvd.code), protocol.close_rcvd.reason
+    if protocol.close_sent is not None:
+        return int(protocol.close_sent.code), protocol.close_sent.reason
+    return int(CloseCode.ABNORMAL_CLOSURE), "Connection dropped without a close frame"
+
+
+def _html_response(ws: ServerConnection, body: bytes) -> Response:
+    response = ws.respond(http.HTTPStatus.OK, "")
+    headers = Headers([(k, v) for k, v in response.headers.raw_items()
+                       if k.lower() not in {"content-type", "content-length"}])
+    headers["Content-Type"] = "text/html; charset=utf-8"
+    headers["Content-Length"] = str(len(body))
+    return Response(response.status_code, response.reason_phrase, headers, body)

@@ -1,0 +1,154 @@
+"""The local stack's DynamoDB: dynalite (default), moto (pure Python), or any endpoint URL.
+
+dynalite is a DynamoDB implementation on LevelDB that charges capacity from item
+sizes as DynamoDB does; it is installed on first use with the machine's npm into
+a cache directory, at a pinned version. moto needs no Node but reports fixed
+ConsumedCapacity values, so capacity figures from it are not size-based.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+from system.local.processes import die_with_parent, free_port
+
+log = logging.getLogger("chat_harness.dynamodb")
+
+DYNALITE_VERSION = "4.0.0"
+STARTUP_TIMEOUT_S = 60
+
+
+class BackendError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class BackendInfo:
+    kind: str  # "dynalite" | "moto" | "external"
+    endpoint_url: str
+    capacity_fidelity: str  # "size-based" | "fixed" | "unknown"
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "chat-harness"
+
+
+def dynalite_cli() -> Path:
+    """The pinned dynalite's cli.js, installed with npm into the cache on first use."""
+    home = cache_dir() / f"dynalite-{DYNALITE_VERSION}"
+    cli = home / "node_modules" / "dynalite" / "cli.js"
+    if cli.exists():
+        return cli
+    npm = shutil.which("npm")
+    if npm is None or shutil.which("node") is None:
+        raise BackendError(
+            "dynalite needs Node.js 20+ and npm on PATH; install them, "
+            "or use --dynamodb moto (pure Python, fixed capacity figures)"
+        )
+    home.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix="dynalite-", dir=home.parent))
+    log.info("installing dynalite %s into %s (first use only)", DYNALITE_VERSION, home)
+    result = subprocess.run(
+        [npm, "install", "--no-audit", "--no-fund", "--prefix", str(staging),
+         f"dynalite@{DYNALITE_VERSION}"],
+        capture_output=True, text=True,
+    )
+    if result.returncode != 0:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise BackendError(f"npm install dynalite@{DYNALITE_VERSION} failed: "
+                           f"{result.stderr.strip().splitlines()[-1:]}")
+    try:
+        staging.rename(home)
+    except OSError:  # another run installed it meanwhile
+        shutil.rmtree(staging, ignore_errors=True)
+    return cli
+
+
+class DynamoDB:
+    """A started backend; ``stop`` ends the process it started, if any."""
+
+    def __init__(self, spec: str) -> None:
+        self.spec = spec
+        self._process: asyncio.subprocess.Process | None = None
+        self._drainer: asyncio.Task | None = None
+        self.info: BackendInfo | None = None
+
+    async def start(self, host: str = "127.0.0.1") -> BackendInfo:
+        if self.spec == "dynalite":
+            port = free_port(host)
+            cli = await asyncio.to_thread(dynalite_cli)
+            await self._launch(
+                ["node", str(cli), "--host", host, "--port", str(port), "--createTableMs", "0",
+                 "--deleteTableMs", "0", "--updateTableMs", "0"],
+                ready_marker=b"Dynalite listening",
+            )
+            self.info = BackendInfo("dynalite", f"http://{host}:{port}", "size-based")
+        elif self.spec == "moto":
+            port = free_port(host)
+            await self._launch(
+                [sys.executable, "-m", "moto.server", "-H", host, "-p", str(port)],
+                ready_marker=b"Running on",
+            )
+            self.info = BackendInfo("moto", f"http://{host}:{port}", "fixed")
+        else:
+            url = urlparse(self.spec)
+            if url.scheme not in ("http", "https") or not url.netloc:
+                raise BackendError(
+                    f"--dynamodb must be dynalite, moto or an http(s):// URL, not {self.spec!r}"
+                )
+            self.info = BackendInfo("external", self.spec, "unknown")
+        return self.info
+
+    async def _launch(self, command: list[str], ready_marker: bytes) -> None:
+        """Start the server and wait for the line it prints once it listens."""
+        self._process = await asyncio.create_subprocess_exec(
+            *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+            stdin=asyncio.subprocess.DEVNULL, preexec_fn=die_with_parent,
+        )
+        seen: list[bytes] = []
+        try:
+            async with asyncio.timeout(STARTUP_TIMEOUT_S):
+                while line := await self._process.stdout.readline():
+                    seen.append(line)
+                    if ready_marker in line:
+                        break
+                else:
+                    raise BackendError(
+                        f"{command[0]} exited before listening: "
+                        f"{b''.join(seen[-5:]).decode(errors='replace').strip()}"
+                    )
+        except TimeoutError:
+            await self.stop()
+            raise BackendError(f"{' '.join(command[:2])} did not start in {STARTUP_TIMEOUT_S} s")
+        except BackendError:
+            await self.stop()
+            raise
+        self._drainer = asyncio.create_task(self._drain(self._process))
+
+    @staticmethod
+    async def _drain(process: asyncio.subprocess.Process) -> None:
+        """Keep reading the server's output so it never blocks on a full pipe."""
+        while await process.stdout.readline():
+            pass
+
+    async def stop(self) -> None:
+        process, self._process = self._process, None
+        if process is not None and process.returncode is None:
+            process.terminate()
+            try:
+                await asyncio.wait_for(process.wait(), 5)
+            except TimeoutError:
+                process.kill()
+                await process.wait()
+        if self._drainer is not None:
+            await self._drainer

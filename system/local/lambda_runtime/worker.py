@@ -1,0 +1,138 @@
+"""One warm Lambda execution environment: import the handler once, then serve invocations.
+
+Run by the pool as ``python -m system.local.lambda_runtime.worker``, with the
+function's environment. Invocations arrive as JSON lines on stdin; answers go
+back as JSON lines on a private copy of stdout, while the handler's own stdout,
+stderr and logging output are captured per invocation as the function's log,
+as Lambda sends them to CloudWatch Logs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import io
+import json
+import logging
+import os
+import resource
+import signal
+import sys
+import time
+import traceback
+
+
+class LambdaContext:
+    """The ``context`` argument, with the attributes and method Lambda's Python runtime has."""
+
+    def __init__(self, request_id: str, deadline_ms: int) -> None:
+        name = os.environ["AWS_LAMBDA_FUNCTION_NAME"]
+        region = os.environ["AWS_REGION"]
+        self.function_name = name
+        self.function_version = os.environ["AWS_LAMBDA_FUNCTION_VERSION"]
+        self.invoked_function_arn = f"arn:aws:lambda:{region}:000000000000:function:{name}"
+        self.memory_limit_in_mb = os.environ["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"]
+        self.aws_request_id = request_id
+        self.log_group_name = os.environ["AWS_LAMBDA_LOG_GROUP_NAME"]
+        self.log_stream_name = os.environ["AWS_LAMBDA_LOG_STREAM_NAME"]
+        self.identity = None
+        self.client_context = None
+        self._deadline_ms = deadline_ms
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, self._deadline_ms - int(time.time() * 1000))
+
+    def __repr__(self) -> str:
+        return (
+            f"LambdaContext([aws_request_id={self.aws_request_id},"
+            f"log_group_name={self.log_group_name},log_stream_name={self.log_stream_name},"
+            f"function_name={self.function_name},memory_limit_in_mb={self.memory_limit_in_mb},"
+            f"function_version={self.function_version},"
+            f"invoked_function_arn={self.invoked_function_arn},client_context=None,identity=None])"
+        )
+
+
+class _CurrentStdout(io.TextIOBase):
+    """Logging's stream: whatever sys.stdout is now, so log records are captured too."""
+
+    def write(self, text: str) -> int:
+        return sys.stdout.write(text)
+
+
+def error_document(error: BaseException, error_type: str | None = None) -> dict:
+    return {
+        "errorMessage": str(error),
+        "errorType": error_type or type(error).__name__,
+        "stackTrace": traceback.format_tb(error.__traceback__),
+    }
+
+
+def load_handler(path: str):
+    module_name, _, function_name = path.rpartition(".")
+    if not module_name:
+        raise ImportError(f"handler must be module.function, not {path!r}")
+    return getattr(importlib.import_module(module_name), function_name)
+
+
+def main() -> None:
+    # Ctrl-C reaches the whole process group; the pool decides when workers stop.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    answers = os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    logging.basicConfig(
+        stream=_CurrentStdout(),
+        format="[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s",
+        datefmt="%Y-%m-%dT%H:%M:%S",
+    )
+    request_id = {"value": ""}
+    old_factory = logging.getLogRecordFactory()
+
+    def record_factory(*args, **kwargs):
+        record = old_factory(*args, **kwargs)
+        record.aws_request_id = request_id["value"]
+        return record
+
+    logging.setLogRecordFactory(record_factory)
+    logging.Formatter.converter = time.gmtime
+
+    def answer(document: dict) -> None:
+        try:
+            text = json.dumps(document)
+        except (TypeError, ValueError) as error:  # the handler returned something not JSON
+            text = json.dumps({"error": error_document(error, "Runtime.MarshalError"),
+                               "log": document.get("log", "")})
+        answers.write(text + "\n")
+        answers.flush()
+
+    started = time.perf_counter()
+    init_log = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(init_log), contextlib.redirect_stderr(init_log):
+            handler = load_handler(sys.argv[1])
+    except Exception as error:  # noqa: BLE001 - reported as Lambda does: Runtime.ImportModuleError
+        answer({"init_error": error_document(error, "Runtime.ImportModuleError"),
+                "log": init_log.getvalue()})
+        return
+    answer({"ready": True, "init_ms": (time.perf_counter() - started) * 1000,
+            "log": init_log.getvalue()})
+
+    for line in sys.stdin:
+        request = json.loads(line)
+        request_id["value"] = request["request_id"]
+        context = LambdaContext(request["request_id"], request["deadline_ms"])
+        log = io.StringIO()
+        document: dict
+        with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+            try:
+                document = {"result": handler(request["event"], context)}
+            except Exception as error:  # noqa: BLE001 - any handler error is the invocation's error
+                document = {"error": error_document(error)}
+                print(f"[ERROR] {type(error).__name__}: {error}")
+                traceback.print_exc()
+        document["log"] = log.getvalue()
+        document["max_memory_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+        answer(document)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,35 @@
+"""Child processes that cannot outlive the stack that started them."""
+
+from __future__ import annotations
+
+import ctypes
+import signal
+import socket
+import sys
+
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """``preexec_fn`` for children: on Linux the kernel sends SIGTERM when we die,
+    so even a SIGKILLed stack leaves no DynamoDB or worker process behind."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port the OS just handed out, for servers that cannot bind port 0 themselves."""
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        return probe.getsockname()[1]
+
+
+def port_is_free(host: str, port: int) -> bool:
+    with socket.socket() as probe:
+        # Servers bind with SO_REUSEADDR, so a port in TIME_WAIT is free for them too.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+        return True

@@ -1,0 +1,81 @@
+"""The stack file: where a chat stack is and how to reach it, local or in AWS.
+
+One JSON format shared by the local stack (which writes it), the contract
+tests and load runs (which read it), and an AWS deployment.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from system.provision import TableNames
+
+REQUIRED = ("websocket_url", "management_endpoint", "region", "dynamodb_endpoint", "tables")
+
+
+class StackFileError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class StackFile:
+    websocket_url: str
+    management_endpoint: str
+    region: str
+    dynamodb_endpoint: str | None
+    tables: dict[str, str]
+    kind: str = "aws"
+    ca_bundle: str | None = None
+    credentials: dict[str, str] | None = None
+    dynamodb_backend: str | None = None
+    capacity_fidelity: str | None = None
+    web_client_url: str | None = None
+    logs_dir: str | None = None
+    metrics_file: str | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def table_names(self) -> TableNames:
+        return TableNames(**self.tables)
+
+    def write(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        document = {k: v for k, v in asdict(self).items() if v is not None and k != "extra"}
+        temporary = path.with_suffix(path.suffix + ".tmp")
+        temporary.write_text(json.dumps({**document, **self.extra}, indent=2) + "\n")
+        os.replace(temporary, path)
+
+    @classmethod
+    def read(cls, path: Path) -> StackFile:
+        try:
+            document = json.loads(Path(path).read_text())
+        except OSError as error:
+            raise StackFileError(f"cannot read stack file {path}: {error.strerror}") from None
+        except ValueError as error:
+            raise StackFileError(f"stack file {path} is not JSON: {error}") from None
+        missing = [key for key in REQUIRED if key not in document]
+        if missing:
+            raise StackFileError(f"stack file {path} lacks {', '.join(missing)}")
+        known = {f for f in cls.__dataclass_fields__ if f != "extra"}
+        return cls(**{k: v for k, v in document.items() if k in known},
+                   extra={k: v for k, v in document.items() if k not in known})
+
+    def _session_args(self) -> dict:
+        return dict(self.credentials or {}, region_name=self.region)
+
+    def dynamodb_client(self):
+        import boto3
+
+        return boto3.client("dynamodb", endpoint_url=self.dynamodb_endpoint,
+                            **self._session_args())
+
+    def management_client(self, **config):
+        import boto3
+        from botocore.config import Config
+
+        return boto3.client("apigatewaymanagementapi", endpoint_url=self.management_endpoint,
+                            verify=self.ca_bundle or True, config=Config(**config),
+                            **self._session_args())
