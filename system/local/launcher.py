@@ -1,0 +1,87 @@
+"""Run ``chat-harness local`` as a child process and wait until it is ready.
+
+Used by the test suites and load runs that need a stack for their duration:
+the child writes a stack file and prints "Ready."; ``stop`` sends SIGINT, as a
+user's Ctrl-C would, and waits for every process of the stack to end.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+from system.stackfile import StackFile
+
+READY_LINE = "Ready. Press Ctrl-C to stop."
+START_TIMEOUT_S = 120
+STOP_TIMEOUT_S = 30
+
+
+class StackStartError(RuntimeError):
+    pass
+
+
+class LocalStackProcess:
+    """``with LocalStackProcess(["--dynamodb", "moto"]) as stack:`` -> a StackFile."""
+
+    def __init__(self, arguments: list[str] | None = None, state_dir: Path | None = None) -> None:
+        self.arguments = list(arguments or [])
+        self._temporary = None if state_dir else tempfile.TemporaryDirectory(prefix="chat-stack-")
+        self.state_dir = Path(state_dir or self._temporary.name)
+        self.process: subprocess.Popen | None = None
+        self.output: list[str] = []
+        self.file: StackFile | None = None
+
+    def start(self) -> StackFile:
+        stack_path = self.state_dir / "stack.json"
+        command = [sys.executable, "-m", "system.cli", "local", "--port", "0",
+                   "--management-port", "0", "--state-dir", str(self.state_dir),
+                   "--stack-file", str(stack_path), *self.arguments]
+        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                        stdin=subprocess.DEVNULL, text=True, bufsize=1)
+        ready = threading.Event()
+        reader = threading.Thread(target=self._read_output, args=(ready,), daemon=True)
+        reader.start()
+        started = ready.wait(START_TIMEOUT_S)
+        if not started or self.process.poll() is not None:
+            what = "exited" if started else f"did not start in {START_TIMEOUT_S} s"
+            output = "".join(self.output[-20:])
+            self.stop()
+            raise StackStartError(f"local stack {what}:\n{output}")
+        self.file = StackFile.read(stack_path)
+        return self.file
+
+    def _read_output(self, ready: threading.Event) -> None:
+        for line in self.process.stdout:
+            self.output.append(line)
+            if line.strip() == READY_LINE:
+                ready.set()
+        ready.set()  # the process ended: wake the waiter, which checks poll()
+
+    def stop(self) -> int | None:
+        """Ctrl-C the stack and wait for it; kill it if it does not end in time."""
+        process, self.process = self.process, None
+        code = None
+        if process is not None:
+            if process.poll() is None:
+                process.send_signal(signal.SIGINT)
+                try:
+                    process.wait(STOP_TIMEOUT_S)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+            code = process.returncode
+        if self._temporary is not None:
+            self._temporary.cleanup()
+            self._temporary = None
+        return code
+
+    def __enter__(self) -> StackFile:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
