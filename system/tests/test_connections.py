@@ -1,0 +1,84 @@
+"""The @connections API's answers, on the registry alone (no sockets)."""
+
+import pytest
+
+from system.local.apigateway.connections import ConnectionRegistry, authorize
+from system.local.apigateway.events import is_connection_id, new_connection_id
+from system.local.apigateway.limits import MANAGEMENT_PAYLOAD_BYTES
+
+NOW = 1_795_000_000_000
+
+
+@pytest.fixture
+def registry():
+    return ConnectionRegistry()
+
+
+def open_connection(registry):
+    connection = registry.begin("203.0.113.9", "test-agent/1.0", NOW)
+    registry.open(connection.connection_id)
+    return connection.connection_id
+
+
+def test_ids_look_like_aws_ids():
+    ids = {new_connection_id() for _ in range(1000)}
+    assert len(ids) == 1000
+    assert all(is_connection_id(i) and len(i) == 16 and i.endswith("=") for i in ids)
+
+
+def test_post_to_open_connection_is_200(registry):
+    assert registry.post(open_connection(registry), 10).status == 200
+
+
+def test_post_during_connect_is_gone(registry):
+    connecting = registry.begin("203.0.113.9", None, NOW)
+    answer = registry.post(connecting.connection_id, 10)
+    assert (answer.status, answer.error_type) == (410, "GoneException")
+
+
+def test_post_to_unknown_or_closed_connection_is_gone(registry):
+    connection_id = open_connection(registry)
+    registry.close(connection_id)
+    assert registry.post(connection_id, 10).status == 410
+    assert registry.post(new_connection_id(), 10).error_type == "GoneException"
+
+
+@pytest.mark.parametrize("bad_id", ["x", "not an id", "AAAAAAAAAAAAAAAA", "a/b=", ""])
+def test_malformed_id_is_400(registry, bad_id):
+    answer = registry.post(bad_id, 10)
+    assert (answer.status, answer.error_type) == (400, "BadRequestException")
+
+
+def test_payload_limit_is_131072_bytes(registry):
+    connection_id = open_connection(registry)
+    assert registry.post(connection_id, MANAGEMENT_PAYLOAD_BYTES).status == 200
+    answer = registry.post(connection_id, MANAGEMENT_PAYLOAD_BYTES + 1)
+    assert (answer.status, answer.error_type) == (413, "PayloadTooLargeException")
+
+
+def test_get_describes_the_connection(registry):
+    connection_id = open_connection(registry)
+    registry.touch(connection_id, NOW + 1500)
+    answer = registry.describe(connection_id)
+    assert answer.status == 200
+    assert answer.body == {
+        "connectedAt": "2026-11-18T11:06:40.000Z",
+        "identity": {"sourceIp": "203.0.113.9", "userAgent": "test-agent/1.0"},
+        "lastActiveAt": "2026-11-18T11:06:41.500Z",
+    }
+
+
+def test_delete_is_204_then_gone(registry):
+    connection_id = open_connection(registry)
+    assert registry.delete(connection_id).status == 204
+    assert registry.post(connection_id, 1).status == 410
+    assert registry.delete(connection_id).status == 410
+
+
+def test_only_sigv4_for_execute_api_is_authorized():
+    signed = ("AWS4-HMAC-SHA256 Credential=AKID/20261126/us-east-1/execute-api/aws4_request, "
+              "SignedHeaders=host;x-amz-date, Signature=" + "ab" * 32)
+    assert authorize(signed) is None
+    for header in (None, "", "Bearer x", signed.replace("execute-api", "dynamodb")):
+        answer = authorize(header)
+        assert (answer.status, answer.error_type) == (403, "ForbiddenException")
