@@ -34,6 +34,7 @@ class LocalStackProcess:
         self.state_dir = Path(state_dir or self._temporary.name)
         self.process: subprocess.Popen | None = None
         self.output: list[str] = []
+        self._output_changed = threading.Condition()
         self.file: StackFile | None = None
 
     def start(self) -> StackFile:
@@ -57,10 +58,22 @@ class LocalStackProcess:
 
     def _read_output(self, ready: threading.Event) -> None:
         for line in self.process.stdout:
-            self.output.append(line)
+            with self._output_changed:
+                self.output.append(line)
+                self._output_changed.notify_all()
             if line.strip() == READY_LINE:
                 ready.set()
         ready.set()  # the process ended: wake the waiter, which checks poll()
+
+    def wait_for_output(self, text: str, timeout: float = 10) -> str:
+        """The first line of the stack's output containing ``text``, once it is printed."""
+        with self._output_changed:
+            found = self._output_changed.wait_for(
+                lambda: next((line for line in self.output if text in line), None), timeout
+            )
+        if found is None:
+            raise TimeoutError(f"the stack printed no line with {text!r} in {timeout} s")
+        return found
 
     def stop(self) -> int | None:
         """Ctrl-C the stack and wait for it; kill it if it does not end in time."""

@@ -75,6 +75,7 @@ class WebSocketApi:
             process_request=self._handshake,
             compression=None,
             ping_interval=None,
+            close_timeout=2,
             max_size=(self.limits.message_bytes, self.limits.frame_bytes),
             max_queue=64,
             write_limit=2**20,

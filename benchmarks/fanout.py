@@ -1,0 +1,424 @@
+"""Fan-out benchmark: chat broadcast deliveries/s through the local stack vs a bare boto3 loop.
+
+It measures, in one run:
+
+1. Baseline: deliveries/s of a bare boto3 ``apigatewaymanagementapi``
+   ``post_to_connection`` loop, set up as the chat handlers set theirs up
+   (system/handlers/chat.py: a ThreadPoolExecutor of FANOUT_CONCURRENCY threads and
+   the same botocore Config), posting to a null sink: an aiohttp server in another
+   process that answers 200 to ``POST /{stage}/@connections/{id}`` and does nothing
+   else. Measured over plain HTTP, then over TLS with a trustme CA as the local
+   stack serves @connections, to show what TLS costs.
+2. Full stack: ``chat-harness local`` in a child process (LocalStackProcess), N
+   WebSocket clients connected, then K chat messages broadcast one at a time. A
+   broadcast is timed from the send until the last of the N clients has it.
+   Printed: deliveries/s, its ratio to the plain-HTTP baseline (goal >= 0.8), the
+   time to the last recipient p50/p95/max (goal p50 <= 1.5 s), and as a
+   cross-check the handler's own FanoutDuration p50 from the stack's EMF metrics.
+
+Run it from the repository root, with the dev venv's Python:
+
+    python benchmarks/fanout.py [--clients 1000] [--broadcasts 10]
+                                [--baseline-posts 5000] [--dynamodb dynalite]
+
+All traffic stays on 127.0.0.1, every phase has a timeout, and every process the
+benchmark starts is stopped when it ends, fails or is interrupted (Ctrl-C).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import math
+import multiprocessing
+import os
+import resource
+import shlex
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from pathlib import Path
+
+import boto3
+from aiohttp import web
+from botocore.config import Config
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+from system.local.apigateway.events import new_connection_id
+from system.local.launcher import LocalStackProcess
+from system.local.processes import die_with_parent
+from system.local.stack import LOCAL_CREDENTIALS
+from system.local.tls import local_tls
+from system.stackfile import StackFile
+
+# The handlers' fan-out settings (system/handlers/chat.py), repeated here because
+# importing that module creates its DynamoDB client as a Lambda container would.
+FANOUT_CONCURRENCY = int(os.environ.get("FANOUT_CONCURRENCY", "32"))
+HANDLER_CONFIG = Config(
+    max_pool_connections=FANOUT_CONCURRENCY, retries={"mode": "standard", "max_attempts": 3}
+)
+
+HOST = "127.0.0.1"
+STAGE = "local"
+REGION = "us-east-1"
+STACK_ARGUMENTS = ["--lambda-timeout", "30", "--connect-rate", "100000"]
+CONNECT_CONCURRENCY = 50
+
+SINK_START_TIMEOUT_S = 30
+BASELINE_TIMEOUT_S = 300
+CONNECT_PHASE_TIMEOUT_S = 900
+HANDSHAKE_TIMEOUT_S = 120
+JOIN_DRAIN_TIMEOUT_S = 120
+BROADCAST_TIMEOUT_S = 60
+METRICS_WAIT_S = 10
+CLIENT_CLOSE_TIMEOUT_S = 30
+
+GOAL_RATIO = 0.8
+GOAL_P50_S = 1.5
+
+
+# -- baseline: a bare post_to_connection loop against a null sink ----------------------------
+
+
+def _serve_null_sink(ready: Connection, tls_dir: str | None) -> None:
+    """Child process: answer 200 to every @connections POST until terminated."""
+    die_with_parent()
+    asyncio.run(_null_sink(ready, Path(tls_dir) if tls_dir else None))
+
+
+async def _null_sink(ready: Connection, tls_dir: Path | None) -> None:
+    async def accept(request: web.Request) -> web.Response:
+        return web.Response()
+
+    app = web.Application()
+    app.router.add_post("/{stage}/@connections/{connection_id}", accept)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    tls = local_tls(tls_dir).server_context if tls_dir else None
+    await web.TCPSite(runner, HOST, 0, ssl_context=tls, backlog=1024).start()
+    ready.send(runner.addresses[0][1])
+    await asyncio.Event().wait()
+
+
+@contextlib.contextmanager
+def null_sink(tls_dir: Path | None) -> Iterator[str]:
+    """Run the sink in its own process (its own GIL, as in the stack); yield its endpoint URL.
+
+    With ``tls_dir`` it serves HTTPS and writes its CA to ``tls_dir/ca.pem``.
+    """
+    context = multiprocessing.get_context("spawn")
+    receiver, sender = context.Pipe(duplex=False)
+    process = context.Process(target=_serve_null_sink, daemon=True,
+                              args=(sender, str(tls_dir) if tls_dir else None))
+    process.start()
+    sender.close()
+    try:
+        if not receiver.poll(SINK_START_TIMEOUT_S):
+            raise RuntimeError(f"the null sink did not start in {SINK_START_TIMEOUT_S} s")
+        try:
+            port = receiver.recv()
+        except EOFError:
+            raise RuntimeError(f"the null sink exited with {process.exitcode}") from None
+        yield f"{'https' if tls_dir else 'http'}://{HOST}:{port}/{STAGE}"
+    finally:
+        process.terminate()
+        process.join(5)
+        if process.is_alive():
+            process.kill()
+            process.join()
+
+
+def chat_frame() -> bytes:
+    """A broadcast payload shaped and sized like sendmessage's."""
+    sender = new_connection_id()
+    sent_at = "2026-11-26T10:00:00.000Z"
+    text = "fan-out benchmark message"
+    return json.dumps({
+        "message": f"[{sent_at} - UTC]\n {sender}  {text}\n", "type": "chat",
+        "message_id": str(uuid.uuid4()), "sender": sender, "sent_at": sent_at, "text": text,
+    }).encode()
+
+
+@dataclass(frozen=True)
+class PostRate:
+    posts: int
+    seconds: float
+
+    @property
+    def per_second(self) -> float:
+        return self.posts / self.seconds
+
+
+def bare_post_rate(endpoint: str, ca_bundle: Path | None, posts: int) -> PostRate:
+    """Time ``posts`` post_to_connection calls over FANOUT_CONCURRENCY threads, after a
+    warm-up that opens the client's connection pool."""
+    client = boto3.client("apigatewaymanagementapi", endpoint_url=endpoint, region_name=REGION,
+                          verify=str(ca_bundle) if ca_bundle else None, config=HANDLER_CONFIG,
+                          **LOCAL_CREDENTIALS)
+    data = chat_frame()
+    recipients = [new_connection_id() for _ in range(posts)]
+
+    def post(recipient: str) -> None:
+        client.post_to_connection(ConnectionId=recipient, Data=data)
+
+    pool = ThreadPoolExecutor(max_workers=FANOUT_CONCURRENCY, thread_name_prefix="fanout")
+    try:
+        list(pool.map(post, recipients[: 4 * FANOUT_CONCURRENCY], timeout=BASELINE_TIMEOUT_S))
+        started = time.perf_counter()
+        list(pool.map(post, recipients, timeout=BASELINE_TIMEOUT_S))
+        return PostRate(posts, time.perf_counter() - started)
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+def measure_baseline(posts: int, tls: bool) -> PostRate:
+    with tempfile.TemporaryDirectory(prefix="fanout-sink-") as directory:
+        tls_dir = Path(directory) if tls else None
+        with null_sink(tls_dir) as endpoint:
+            return bare_post_rate(endpoint, tls_dir / "ca.pem" if tls_dir else None, posts)
+
+
+# -- full stack: N WebSocket clients, K broadcasts ------------------------------------------
+
+
+@dataclass
+class Broadcast:
+    """One chat message on its way to ``expected`` clients."""
+
+    marker: str
+    expected: int
+    sent_at: float
+    received: int = 0
+    last_received_at: float = 0.0
+    complete: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def receive(self, now: float) -> None:
+        self.received += 1
+        self.last_received_at = now
+        if self.received == self.expected:
+            self.complete.set()
+
+    @property
+    def time_to_last(self) -> float:
+        return self.last_received_at - self.sent_at
+
+
+class ChatClients:
+    """WebSocket clients that read every frame (join notices included, so the stack is
+    never held up by a full socket) and count arrivals of the current broadcast."""
+
+    def __init__(self) -> None:
+        self.sockets: list[ClientConnection] = []
+        self.current: Broadcast | None = None
+        self._readers: set[asyncio.Task] = set()
+
+    async def connect(self, url: str, count: int) -> None:
+        gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
+
+        async def connect_one() -> None:
+            async with gate:
+                ws = await connect(url, open_timeout=HANDSHAKE_TIMEOUT_S, ping_interval=None,
+                                   compression=None, close_timeout=2)
+            self.sockets.append(ws)
+            reader = asyncio.create_task(self._read(ws))
+            self._readers.add(reader)
+            reader.add_done_callback(self._readers.discard)
+
+        async with asyncio.timeout(CONNECT_PHASE_TIMEOUT_S), asyncio.TaskGroup() as group:
+            for _ in range(count):
+                group.create_task(connect_one())
+
+    async def _read(self, ws: ClientConnection) -> None:
+        with contextlib.suppress(ConnectionClosed):
+            async for message in ws:
+                broadcast = self.current
+                if broadcast is not None and broadcast.marker in message:
+                    broadcast.receive(time.perf_counter())
+
+    async def broadcast(self, timeout: float) -> Broadcast:
+        """Send one chat message from the first client; wait until every client has it,
+        or ``timeout`` passes."""
+        marker = f"fanout-{uuid.uuid4().hex}"
+        broadcast = Broadcast(marker, len(self.sockets), time.perf_counter())
+        self.current = broadcast
+        await self.sockets[0].send(json.dumps({"action": "sendmessage", "message": marker}))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(broadcast.complete.wait(), timeout)
+        self.current = None
+        return broadcast
+
+    async def close(self) -> None:
+        async with asyncio.timeout(CLIENT_CLOSE_TIMEOUT_S):
+            await asyncio.gather(*(ws.close() for ws in self.sockets), return_exceptions=True)
+            await asyncio.gather(*self._readers, return_exceptions=True)
+
+
+@dataclass
+class StackRun:
+    connect_seconds: float
+    join_drain_seconds: float
+    broadcasts: list[Broadcast]
+    fanout_durations_ms: list[float]
+
+
+def fanout_durations_ms(metrics_file: Path) -> list[float]:
+    """FanoutDuration of every sendmessage invocation so far, from the EMF metrics lines."""
+    if not metrics_file.exists():
+        return []
+    durations = []
+    for line in metrics_file.read_text(encoding="utf-8").splitlines():
+        document = json.loads(line)
+        if document.get("Route") == "sendmessage" and "FanoutDuration" in document:
+            durations.append(float(document["FanoutDuration"]))
+    return durations
+
+
+async def wait_for_fanout_metrics(metrics_file: Path, count: int) -> list[float]:
+    """The last ``count`` sendmessage FanoutDurations; the stack writes an invocation's
+    metrics just after its last post, so they may lag the last delivery a little."""
+    deadline = time.monotonic() + METRICS_WAIT_S
+    durations = fanout_durations_ms(metrics_file)
+    while len(durations) < count and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+        durations = fanout_durations_ms(metrics_file)
+    return durations[-count:]
+
+
+async def broadcast_through(stack: StackFile, launcher: LocalStackProcess, clients: int,
+                            broadcasts: int) -> StackRun:
+    chat = ChatClients()
+    try:
+        started = time.perf_counter()
+        await chat.connect(stack.websocket_url, clients)
+        connect_seconds = time.perf_counter() - started
+        print(f"  connected {clients} clients in {connect_seconds:.1f} s", flush=True)
+
+        # Every $connect broadcast a join notice to the clients before it. Connections
+        # deliver in order, so once every client has this sentinel, all those notices
+        # have been read and the stack is idle.
+        sentinel = await chat.broadcast(JOIN_DRAIN_TIMEOUT_S)
+        if sentinel.received < clients:
+            raise RuntimeError(f"the join notices did not drain in {JOIN_DRAIN_TIMEOUT_S} s: "
+                               f"{sentinel.received}/{clients} clients got the sentinel")
+        print(f"  join notices drained in {sentinel.time_to_last:.1f} s", flush=True)
+
+        runs = []
+        for number in range(1, broadcasts + 1):
+            broadcast = await chat.broadcast(BROADCAST_TIMEOUT_S)
+            runs.append(broadcast)
+            outcome = (f"{broadcast.time_to_last:.3f} s to the last recipient"
+                       if broadcast.complete.is_set() else
+                       f"INCOMPLETE: {broadcast.received}/{clients} in {BROADCAST_TIMEOUT_S} s")
+            print(f"  broadcast {number:>2}: {outcome}", flush=True)
+        durations = await wait_for_fanout_metrics(Path(stack.metrics_file), broadcasts)
+        return StackRun(connect_seconds, sentinel.time_to_last, runs, durations)
+    finally:
+        # Stop the stack before the clients close: it closes them without running
+        # $disconnect, whose leave notices would be another N x N posts.
+        await asyncio.to_thread(launcher.stop)
+        await chat.close()
+
+
+def measure_stack(clients: int, broadcasts: int, dynamodb: str) -> StackRun:
+    launcher = LocalStackProcess([*STACK_ARGUMENTS, "--dynamodb", dynamodb])
+    try:
+        stack = launcher.start()
+        return asyncio.run(broadcast_through(stack, launcher, clients, broadcasts))
+    finally:
+        launcher.stop()
+
+
+# -- report ----------------------------------------------------------------------------------
+
+
+def percentile(values: list[float], percent: float) -> float:
+    """Nearest-rank percentile."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(percent / 100 * len(ordered)) - 1)]
+
+
+def verdict(met: bool) -> str:
+    return "met" if met else "NOT MET"
+
+
+def raise_open_file_limit(needed: int) -> None:
+    """Let this process and the stack (which inherits the limit) hold ``needed`` files."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft >= needed:
+        return
+    target = needed if hard == resource.RLIM_INFINITY else min(hard, needed)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    if target < needed:
+        print(f"warning: open-file limit {target} (hard limit) is below the {needed} "
+              f"this run may need", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, default=1000, help="WebSocket clients (N)")
+    parser.add_argument("--broadcasts", type=int, default=10, help="measured broadcasts (K)")
+    parser.add_argument("--baseline-posts", type=int, default=5000,
+                        help="post_to_connection calls per baseline")
+    parser.add_argument("--dynamodb", default="dynalite", metavar="dynalite|moto|URL",
+                        help="the stack's DynamoDB backend")
+    args = parser.parse_args(argv)
+    for name in ("clients", "broadcasts", "baseline_posts"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    raise_open_file_limit(2 * args.clients + 1024)
+    started = time.perf_counter()
+
+    print(f"Fan-out benchmark on {os.cpu_count()} CPUs, FANOUT_CONCURRENCY={FANOUT_CONCURRENCY}",
+          flush=True)
+    print(f"Baseline: bare boto3 post_to_connection loop -> null aiohttp sink, "
+          f"{args.baseline_posts} posts", flush=True)
+    plain = measure_baseline(args.baseline_posts, tls=False)
+    print(f"  plain HTTP  {plain.seconds:6.2f} s  {plain.per_second:7.0f} deliveries/s",
+          flush=True)
+    tls = measure_baseline(args.baseline_posts, tls=True)
+    print(f"  HTTPS       {tls.seconds:6.2f} s  {tls.per_second:7.0f} deliveries/s  "
+          f"(TLS costs {1 - tls.per_second / plain.per_second:.0%})", flush=True)
+
+    command = shlex.join(["chat-harness", "local", *STACK_ARGUMENTS, "--dynamodb", args.dynamodb])
+    print(f"Full stack: {command}", flush=True)
+    print(f"  {args.clients} clients ({CONNECT_CONCURRENCY} connecting at a time), "
+          f"{args.broadcasts} broadcasts one at a time", flush=True)
+    run = measure_stack(args.clients, args.broadcasts, args.dynamodb)
+
+    delivered = sum(b.received for b in run.broadcasts)
+    phase_seconds = sum(b.time_to_last if b.complete.is_set() else BROADCAST_TIMEOUT_S
+                        for b in run.broadcasts)
+    rate = delivered / phase_seconds
+    ratio = rate / plain.per_second
+    complete = [b.time_to_last for b in run.broadcasts if b.complete.is_set()]
+    print("Results", flush=True)
+    print(f"  full stack  {phase_seconds:6.2f} s  {rate:7.0f} deliveries/s  "
+          f"({delivered} of {args.clients * args.broadcasts} delivered)")
+    print(f"  full stack / bare loop (plain HTTP): {ratio:.2f}  goal >= {GOAL_RATIO}  "
+          f"{verdict(ratio >= GOAL_RATIO)}   (/ HTTPS loop: {rate / tls.per_second:.2f})")
+    if complete:
+        p50 = percentile(complete, 50)
+        print(f"  time to last recipient ({len(complete)} complete broadcasts): p50 {p50:.3f} s  "
+              f"p95 {percentile(complete, 95):.3f} s  max {max(complete):.3f} s  "
+              f"goal p50 <= {GOAL_P50_S} s  {verdict(p50 <= GOAL_P50_S)}")
+    else:
+        print("  time to last recipient: no broadcast reached every client  NOT MET")
+    if run.fanout_durations_ms:
+        print(f"  handler FanoutDuration p50 (EMF metrics, {len(run.fanout_durations_ms)} "
+              f"invocations): {percentile(run.fanout_durations_ms, 50) / 1000:.3f} s")
+    else:
+        print("  handler FanoutDuration: no sendmessage metrics found")
+    print(f"Total {time.perf_counter() - started:.0f} s", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

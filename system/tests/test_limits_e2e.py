@@ -1,0 +1,59 @@
+"""Quotas with short configured values: idle timeout, maximum duration, connection rate."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import websockets
+from websockets.exceptions import InvalidStatus
+
+from system.local.launcher import LocalStackProcess
+
+IDLE_S = 1.0
+MAX_DURATION_S = 3.0
+
+
+@pytest.fixture(scope="module")
+def short_lived_stack():
+    stack = LocalStackProcess(["--idle-timeout", str(IDLE_S), "--max-duration",
+                               str(MAX_DURATION_S), "--connect-rate", "3"])
+    stack.start()
+    yield stack
+    stack.stop()
+
+
+async def test_idle_connection_is_closed(short_lived_stack, clients):
+    client = await clients(short_lived_stack.file.websocket_url)
+    started = asyncio.get_running_loop().time()
+    code, _ = await client.closed(timeout=IDLE_S + 10)
+    assert code == 1001
+    assert asyncio.get_running_loop().time() - started >= IDLE_S * 0.9
+
+
+async def test_active_connection_is_closed_at_max_duration(short_lived_stack, clients):
+    client = await clients(short_lived_stack.file.websocket_url)
+    started = asyncio.get_running_loop().time()
+    for _ in range(int(MAX_DURATION_S / (IDLE_S / 3)) + 30):  # keep it busy, bounded
+        if client.ws.close_code is not None:
+            break
+        await client.send({"action": "sendmessage", "message": "ping"})
+        await asyncio.sleep(IDLE_S / 3)
+    code, _ = await client.closed(timeout=1)
+    assert code == 1001
+    assert asyncio.get_running_loop().time() - started >= MAX_DURATION_S * 0.9
+
+
+async def test_new_connections_over_the_rate_are_refused_429(short_lived_stack):
+    opened, refused = [], []
+    try:
+        for _ in range(6):
+            try:
+                opened.append(await websockets.connect(short_lived_stack.file.websocket_url))
+            except InvalidStatus as error:
+                refused.append(error.response.status_code)
+    finally:
+        for ws in opened:
+            await ws.close()
+    assert refused and set(refused) == {429}
+    assert len(opened) >= 3

@@ -1,0 +1,95 @@
+"""@connections through boto3's own apigatewaymanagementapi client, over HTTPS."""
+
+from __future__ import annotations
+
+import ssl
+import urllib.error
+import urllib.request
+from datetime import datetime, timezone
+
+import pytest
+from botocore.exceptions import ClientError
+
+from system.local.apigateway.events import new_connection_id
+from system.local.apigateway.limits import MANAGEMENT_PAYLOAD_BYTES
+
+
+@pytest.fixture(scope="module")
+def management(chat_stack):
+    return chat_stack.file.management_client(retries={"max_attempts": 1})
+
+
+async def test_post_reaches_the_client(chat_stack, clients, management):
+    a = await clients(chat_stack.file.websocket_url)
+    management.post_to_connection(ConnectionId=await a.whoami(), Data=b'{"probe":1}')
+    await a.frame_where(lambda f: f.get("probe") == 1)
+
+
+def test_unknown_connection_raises_gone_exception(management):
+    with pytest.raises(management.exceptions.GoneException):
+        management.post_to_connection(ConnectionId=new_connection_id(), Data=b"x")
+    with pytest.raises(management.exceptions.GoneException):
+        management.get_connection(ConnectionId=new_connection_id())
+
+
+async def test_closed_connection_raises_gone_exception(chat_stack, clients, management):
+    a = await clients(chat_stack.file.websocket_url)
+    b = await clients(chat_stack.file.websocket_url)
+    b_id = await b.whoami()
+    await b.close()
+    await a.frame_where(lambda f: f.get("type") == "leave" and f["connection_id"] == b_id)
+    with pytest.raises(management.exceptions.GoneException):
+        management.post_to_connection(ConnectionId=b_id, Data=b"x")
+
+
+async def test_get_connection_describes_it(chat_stack, clients, management):
+    before = datetime.now(timezone.utc).replace(microsecond=0)
+    a = await clients(chat_stack.file.websocket_url, user_agent_header="chat-test/1.0")
+    a_id = await a.whoami()
+    first = management.get_connection(ConnectionId=a_id)
+    assert before <= first["ConnectedAt"] <= first["LastActiveAt"]
+    assert first["Identity"] == {"SourceIp": "127.0.0.1", "UserAgent": "chat-test/1.0"}
+    await a.whoami()
+    second = management.get_connection(ConnectionId=a_id)
+    assert second["ConnectedAt"] == first["ConnectedAt"]
+    assert second["LastActiveAt"] > first["LastActiveAt"]
+
+
+async def test_payload_limit_is_128_kib(chat_stack, clients, management):
+    a = await clients(chat_stack.file.websocket_url)
+    a_id = await a.whoami()
+    largest = b'{"big":"' + b"x" * (MANAGEMENT_PAYLOAD_BYTES - 10) + b'"}'
+    assert len(largest) == MANAGEMENT_PAYLOAD_BYTES
+    management.post_to_connection(ConnectionId=a_id, Data=largest)
+    assert len((await a.frame_where(lambda f: "big" in f))["big"]) == MANAGEMENT_PAYLOAD_BYTES - 10
+    with pytest.raises(management.exceptions.PayloadTooLargeException):
+        management.post_to_connection(ConnectionId=a_id, Data=largest + b" ")
+
+
+def test_malformed_connection_id_is_400(management):
+    with pytest.raises(ClientError) as raised:
+        management.post_to_connection(ConnectionId="not-an-id", Data=b"x")
+    assert raised.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert raised.value.response["Error"]["Code"] == "BadRequestException"
+
+
+async def test_unsigned_request_is_403(chat_stack, clients):
+    a = await clients(chat_stack.file.websocket_url)
+    url = f"{chat_stack.file.management_endpoint}/@connections/{await a.whoami()}"
+    context = ssl.create_default_context(cafile=chat_stack.file.ca_bundle)
+    request = urllib.request.Request(url, data=b"x", method="POST")
+    with pytest.raises(urllib.error.HTTPError) as raised:
+        urllib.request.urlopen(request, context=context, timeout=10)
+    assert raised.value.code == 403
+    assert raised.value.headers["x-amzn-ErrorType"] == "ForbiddenException"
+    assert not [f for f in a.inbox if f == "x"]
+    chat_stack.wait_for_output("refused unsigned @connections POST")
+
+
+async def test_delete_closes_with_1000_and_the_id_is_gone(chat_stack, clients, management):
+    a = await clients(chat_stack.file.websocket_url)
+    a_id = await a.whoami()
+    management.delete_connection(ConnectionId=a_id)
+    assert (await a.closed())[0] == 1000
+    with pytest.raises(management.exceptions.GoneException):
+        management.get_connection(ConnectionId=a_id)
