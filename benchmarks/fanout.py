@@ -40,6 +40,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -263,38 +264,49 @@ class ChatClients:
 
 @dataclass
 class StackRun:
-    connect_seconds: float
-    join_drain_seconds: float
     broadcasts: list[Broadcast]
     fanout_durations_ms: list[float]
 
 
-def fanout_durations_ms(metrics_file: Path) -> list[float]:
-    """FanoutDuration of every sendmessage invocation so far, from the EMF metrics lines."""
-    if not metrics_file.exists():
-        return []
-    durations = []
-    for line in metrics_file.read_text(encoding="utf-8").splitlines():
-        document = json.loads(line)
-        if document.get("Route") == "sendmessage" and "FanoutDuration" in document:
-            durations.append(float(document["FanoutDuration"]))
-    return durations
+class FanoutMetrics:
+    """The FanoutDuration of each sendmessage invocation, read as the stack appends its
+    EMF lines to the metrics file (once per invocation, after its last post)."""
 
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._offset = 0
+        self._durations_ms: deque[float] = deque()
 
-async def wait_for_fanout_metrics(metrics_file: Path, count: int) -> list[float]:
-    """The last ``count`` sendmessage FanoutDurations; the stack writes an invocation's
-    metrics just after its last post, so they may lag the last delivery a little."""
-    deadline = time.monotonic() + METRICS_WAIT_S
-    durations = fanout_durations_ms(metrics_file)
-    while len(durations) < count and time.monotonic() < deadline:
-        await asyncio.sleep(0.1)
-        durations = fanout_durations_ms(metrics_file)
-    return durations[-count:]
+    def _read_new_lines(self) -> None:
+        with self.path.open("rb") as metrics:
+            metrics.seek(self._offset)
+            chunk = metrics.read()
+        complete = chunk[: chunk.rfind(b"\n") + 1]
+        self._offset += len(complete)
+        for line in complete.splitlines():
+            if b'"FanoutDuration"' in line:
+                document = json.loads(line)
+                if document.get("Route") == "sendmessage":
+                    self._durations_ms.append(float(document["FanoutDuration"]))
+
+    async def next_invocation_ms(self) -> float | None:
+        """The next finished invocation's FanoutDuration, or None if none finishes within
+        METRICS_WAIT_S. Once it is there the handler is idle, so the next broadcast
+        finds its warm environment free rather than starting another."""
+        deadline = time.monotonic() + METRICS_WAIT_S
+        while True:
+            self._read_new_lines()
+            if self._durations_ms:
+                return self._durations_ms.popleft()
+            if time.monotonic() >= deadline:
+                return None
+            await asyncio.sleep(0.02)
 
 
 async def broadcast_through(stack: StackFile, launcher: LocalStackProcess, clients: int,
                             broadcasts: int) -> StackRun:
     chat = ChatClients()
+    metrics = FanoutMetrics(Path(stack.metrics_file))
     try:
         started = time.perf_counter()
         await chat.connect(stack.websocket_url, clients)
@@ -308,18 +320,25 @@ async def broadcast_through(stack: StackFile, launcher: LocalStackProcess, clien
         if sentinel.received < clients:
             raise RuntimeError(f"the join notices did not drain in {JOIN_DRAIN_TIMEOUT_S} s: "
                                f"{sentinel.received}/{clients} clients got the sentinel")
+        await metrics.next_invocation_ms()
         print(f"  join notices drained in {sentinel.time_to_last:.1f} s", flush=True)
 
-        runs = []
+        runs: list[Broadcast] = []
+        fanout_ms: list[float] = []
         for number in range(1, broadcasts + 1):
             broadcast = await chat.broadcast(BROADCAST_TIMEOUT_S)
             runs.append(broadcast)
+            handler_ms = await metrics.next_invocation_ms()
             outcome = (f"{broadcast.time_to_last:.3f} s to the last recipient"
                        if broadcast.complete.is_set() else
                        f"INCOMPLETE: {broadcast.received}/{clients} in {BROADCAST_TIMEOUT_S} s")
-            print(f"  broadcast {number:>2}: {outcome}", flush=True)
-        durations = await wait_for_fanout_metrics(Path(stack.metrics_file), broadcasts)
-        return StackRun(connect_seconds, sentinel.time_to_last, runs, durations)
+            if handler_ms is None:
+                handler = f"no metrics line within {METRICS_WAIT_S} s"
+            else:
+                fanout_ms.append(handler_ms)
+                handler = f"handler FanoutDuration {handler_ms / 1000:.3f} s"
+            print(f"  broadcast {number:>2}: {outcome}  ({handler})", flush=True)
+        return StackRun(runs, fanout_ms)
     finally:
         # Stop the stack before the clients close: it closes them without running
         # $disconnect, whose leave notices would be another N x N posts.

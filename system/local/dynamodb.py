@@ -78,6 +78,12 @@ class DynamoDB:
     """A started backend; ``stop`` ends the process it started, if any."""
 
     def __init__(self, spec: str) -> None:
+        if spec not in ("dynalite", "moto"):
+            url = urlparse(spec)
+            if url.scheme not in ("http", "https") or not url.netloc:
+                raise BackendError(
+                    f"--dynamodb must be dynalite, moto or an http(s):// URL, not {spec!r}"
+                )
         self.spec = spec
         self._process: asyncio.subprocess.Process | None = None
         self._drainer: asyncio.Task | None = None
@@ -101,11 +107,6 @@ class DynamoDB:
             )
             self.info = BackendInfo("moto", f"http://{host}:{port}", "fixed")
         else:
-            url = urlparse(self.spec)
-            if url.scheme not in ("http", "https") or not url.netloc:
-                raise BackendError(
-                    f"--dynamodb must be dynalite, moto or an http(s):// URL, not {self.spec!r}"
-                )
             self.info = BackendInfo("external", self.spec, "unknown")
         return self.info
 

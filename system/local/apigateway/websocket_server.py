@@ -103,8 +103,9 @@ class WebSocketApi:
     async def _handshake(self, ws: ServerConnection, request: Request) -> Response | None:
         path, _, query = request.path.partition("?")
         if request.headers.get("Upgrade", "").lower() != "websocket":
-            if path == "/" and WEB_CLIENT.exists():
-                return _html_response(ws, WEB_CLIENT.read_bytes())
+            if path == "/":
+                page = WEB_CLIENT.read_text(encoding="utf-8").replace("__STAGE__", self.api.stage)
+                return _html_response(ws, page.encode())
             return ws.respond(http.HTTPStatus.UPGRADE_REQUIRED, "WebSocket upgrade required\n")
         if path.rstrip("/") != f"/{self.api.stage}":
             log.warning("refused handshake for %s: no such stage", path)
