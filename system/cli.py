@@ -74,7 +74,7 @@ def _add_local(subcommands) -> None:
     local.add_argument("--connect-rate", type=_positive_float,
                        default=limits.new_connections_per_s, metavar="PER_SECOND",
                        help="new connections per second (default %(default)s)")
-    local.add_argument("-v", "--verbose", action="store_true", help="log every invocation")
+    local.add_argument("-v", "--verbose", action="store_true", help="log every invocation and connection")
     local.set_defaults(run=_run_local)
 
 
@@ -118,10 +118,11 @@ async def _serve_until_signal(options: LocalStackOptions) -> None:
 
 
 def _run_local(args) -> int:
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        format="%(asctime)s %(name)s %(levelname)s %(message)s",
-    )
+    logging.basicConfig(level=logging.WARNING,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("chat_harness").setLevel(logging.DEBUG if args.verbose else logging.INFO)
+    if args.verbose:
+        logging.getLogger("websockets").setLevel(logging.INFO)
     try:
         asyncio.run(_serve_until_signal(_options(args)))
     except (RouteConfigError, BackendError, ValueError, OSError) as error:

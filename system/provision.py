@@ -89,9 +89,9 @@ def create_tables(
             request["BillingMode"] = "PAY_PER_REQUEST"
         try:
             dynamodb.create_table(**request)
-            log.info("created table %s", table)
+            log.debug("created table %s", table)
         except dynamodb.exceptions.ResourceInUseException:
-            log.info("table %s exists", table)
+            log.debug("table %s exists", table)
     waiter = dynamodb.get_waiter("table_exists")
     for table in names.key_attributes():
         waiter.wait(TableName=table, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
@@ -122,7 +122,7 @@ def delete_tables(dynamodb, names: TableNames) -> None:
     for table in names.key_attributes():
         try:
             dynamodb.delete_table(TableName=table)
-            log.info("deleted table %s", table)
+            log.debug("deleted table %s", table)
         except dynamodb.exceptions.ResourceNotFoundException:
             pass
     waiter = dynamodb.get_waiter("table_not_exists")

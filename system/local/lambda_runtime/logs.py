@@ -74,6 +74,7 @@ class FunctionLogs:
         if lines:
             self._metrics.write("\n".join(lines) + "\n")
             self._metrics.flush()
+        log.debug("%s %s %.1f ms", function, rid, outcome.duration_ms)
         if outcome.failed:
             log.warning("%s %s failed: %s: %s", function, rid, outcome.error.get("errorType"),
                         outcome.error.get("errorMessage"))
