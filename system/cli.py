@@ -104,8 +104,8 @@ async def _serve_until_signal(options: LocalStackOptions) -> None:
             ("WebSocket URL", f.websocket_url),
             ("@connections", f"{f.management_endpoint}  (CA bundle {f.ca_bundle})"),
             ("Web client", f.web_client_url),
-            ("DynamoDB", f"{f.dynamodb_endpoint}  ({f.dynamodb_backend}, capacity "
-                         f"{f.capacity_fidelity})"),
+            ("DynamoDB", (f"{f.dynamodb_endpoint}  ({f.dynamodb_backend}, capacity "
+                         f"{f.capacity_fidelity})")),
             ("Function logs", f.logs_dir),
             ("EMF metrics", f.metrics_file),
             ("Stack file", str(options.stack_path)),

@@ -24,7 +24,7 @@ import time
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import boto3
 from botocore.config import Config
@@ -92,7 +92,7 @@ _management_clients: dict[str, object] = {}
 
 def utc_now() -> str:
     """ISO 8601 UTC with milliseconds, e.g. 2026-11-26T10:00:00.123Z."""
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def connection_id(event: dict) -> str:

@@ -1,9 +1,10 @@
 """$default: anything no route matched gets an error frame, to its sender only."""
 
-from system.handlers.chat import metered, reply
+from system.handlers.chat import connection_id, metered, reply
 
 
 def default(event: dict, context):
+    print(f"invalid request from {connection_id(event)}: {(event.get('body') or '')[:200]!r}")
     reply(
         event,
         {

@@ -7,6 +7,7 @@ import asyncio
 import logging
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Self
 
 import boto3
 
@@ -63,7 +64,7 @@ class LocalStack:
         self._websocket: WebSocketApi | None = None
         self._management: ManagementServer | None = None
 
-    async def __aenter__(self) -> LocalStack:
+    async def __aenter__(self) -> Self:
         try:
             await self.start()
         except BaseException:

@@ -37,7 +37,7 @@ async def test_heartbeat_and_empty_message_store_and_broadcast_nothing(chat_stac
                                                                         message):
     a = await clients(chat_stack.file.websocket_url)
     b = await clients(chat_stack.file.websocket_url)
-    a_id, b_id = await a.whoami(), await b.whoami()
+    a_id, _b_id = await a.whoami(), await b.whoami()
     await a.send({"action": "sendmessage", "message": message})
     await a.send({"action": "sendmessage", "message": "after"})
     for client in (a, b):

@@ -50,6 +50,8 @@ async def test_chat_then_ctrl_c_leaves_no_process(tmp_path, clients, dynamodb):
         await a.send({"action": "sendmessage", "message": "hi"})
         for client in (a, b):
             await client.frame_where(lambda f: f.get("text") == "hi")
+        await a.send("not json")
+        await a.frame_where(lambda f: f.get("error") == "Invalid request")
         items = file.dynamodb_client().scan(TableName=file.tables["message_history"])["Items"]
         assert [item["message"]["S"] for item in items] == ["hi"]
         children = descendants(stack.process.pid)
@@ -66,3 +68,4 @@ async def test_chat_then_ctrl_c_leaves_no_process(tmp_path, clients, dynamodb):
     assert {m["Table"]: m["ConsumedWCU"] for m in writes}["MessageHistory"] >= 1
     log = (tmp_path / "logs" / "SendMessageHandler.log").read_text()
     assert "START RequestId" in log and "REPORT RequestId" in log
+    assert "invalid request from" in (tmp_path / "logs" / "DefaultHandler.log").read_text()

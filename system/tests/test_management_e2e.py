@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 import urllib.error
 import urllib.request
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from botocore.exceptions import ClientError
@@ -43,7 +44,7 @@ async def test_closed_connection_raises_gone_exception(chat_stack, clients, mana
 
 
 async def test_get_connection_describes_it(chat_stack, clients, management):
-    before = datetime.now(timezone.utc).replace(microsecond=0)
+    before = datetime.now(UTC).replace(microsecond=0)
     a = await clients(chat_stack.file.websocket_url, user_agent_header="chat-test/1.0")
     a_id = await a.whoami()
     first = management.get_connection(ConnectionId=a_id)
@@ -79,7 +80,7 @@ async def test_unsigned_request_is_403(chat_stack, clients):
     context = ssl.create_default_context(cafile=chat_stack.file.ca_bundle)
     request = urllib.request.Request(url, data=b"x", method="POST")
     with pytest.raises(urllib.error.HTTPError) as raised:
-        urllib.request.urlopen(request, context=context, timeout=10)
+        await asyncio.to_thread(urllib.request.urlopen, request, context=context, timeout=10)
     assert raised.value.code == 403
     assert raised.value.headers["x-amzn-ErrorType"] == "ForbiddenException"
     assert not [f for f in a.inbox if f == "x"]

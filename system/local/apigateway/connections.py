@@ -13,7 +13,7 @@ from __future__ import annotations
 import enum
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from system.local.apigateway.events import is_connection_id, new_connection_id
 from system.local.apigateway.limits import MANAGEMENT_PAYLOAD_BYTES
@@ -50,7 +50,7 @@ class Answer:
 
 def iso_ms(epoch_ms: int) -> str:
     return (
-        datetime.fromtimestamp(epoch_ms / 1000, timezone.utc)
+        datetime.fromtimestamp(epoch_ms / 1000, UTC)
         .isoformat(timespec="milliseconds")
         .replace("+00:00", "Z")
     )

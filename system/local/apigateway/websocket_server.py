@@ -76,6 +76,8 @@ class WebSocketApi:
             compression=None,
             ping_interval=None,
             close_timeout=2,
+            # The upgrade waits for $connect, which may run up to its function's timeout.
+            open_timeout=max(spec.timeout_s for spec in self.routes.functions.values()) + 10,
             max_size=(self.limits.message_bytes, self.limits.frame_bytes),
             max_queue=64,
             write_limit=2**20,
