@@ -9,20 +9,25 @@ It measures, in one run:
    process that answers 200 to ``POST /{stage}/@connections/{id}`` and does nothing
    else. Measured over plain HTTP, then over TLS with a trustme CA as the local
    stack serves @connections, to show what TLS costs.
-2. Full stack: ``chat-harness local`` in a child process (LocalStackProcess), N
-   WebSocket clients connected, then K chat messages broadcast one at a time. A
-   broadcast is timed from the send until the last of the N clients has it.
-   Printed: deliveries/s, its ratio to the plain-HTTP baseline (goal >= 0.8), the
-   time to the last recipient p50/p95/max (goal p50 <= 1.5 s), and as a
-   cross-check the handler's own FanoutDuration p50 from the stack's EMF metrics.
+2. Full stack: ``chat-harness local`` in a child process (LocalStackProcess) and N
+   WebSocket clients connected to it; then K chat messages broadcast one at a time,
+   each timed from the send until the last of the N clients has it. Printed:
+   deliveries/s, its ratio to the plain-HTTP baseline (goal >= 0.8), the time to the
+   last recipient p50/p95/max (goal p50 <= 1.5 s), and as a cross-check the
+   handler's own FanoutDuration from the stack's EMF metrics file.
+
+The baseline is measured once the clients are connected, just before the
+broadcasts, so that the two numbers of the ratio are taken close together.
 
 Run it from the repository root, with the dev venv's Python:
 
     python benchmarks/fanout.py [--clients 1000] [--broadcasts 10]
                                 [--baseline-posts 5000] [--dynamodb dynalite]
 
-All traffic stays on 127.0.0.1, every phase has a timeout, and every process the
-benchmark starts is stopped when it ends, fails or is interrupted (Ctrl-C).
+Connecting takes most of the run: each $connect posts a join notice to everyone
+already connected, N(N-1)/2 posts in all (5 to 6 minutes for 1,000 clients on
+2 cores). All traffic stays on 127.0.0.1, every phase has a timeout, and every
+process the benchmark starts is stopped when it ends, fails or is interrupted.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ import multiprocessing
 import os
 import resource
 import shlex
+import signal
 import sys
 import tempfile
 import time
@@ -70,12 +76,16 @@ HANDLER_CONFIG = Config(
 HOST = "127.0.0.1"
 STAGE = "local"
 REGION = "us-east-1"
-STACK_ARGUMENTS = ["--lambda-timeout", "30", "--connect-rate", "100000"]
-# Handshakes in flight at once. The emulator drops a handshake whose $connect has not
-# returned within 10 s (websockets' default open_timeout), and each $connect posts a
-# join notice to everyone already connected: with 1,000 clients and more handshakes
-# queued on the 8 ConnectHandler environments, the later ones pass 10 s.
-CONNECT_CONCURRENCY = 4
+# A 1,000-recipient fan-out must not meet the 3 s default Lambda timeout, the
+# connect phase must not meet the 500/s connection rate limit, and the first
+# clients, which only receive, must not meet the 10 min idle timeout meanwhile.
+STACK_ARGUMENTS = ["--lambda-timeout", "30", "--connect-rate", "100000",
+                   "--idle-timeout", "3600"]
+# Handshakes in flight at once: as many as the stack's ConnectHandler environments
+# (--concurrency, default 8). Each $connect posts a join notice to everyone already
+# connected, about a second's work near 1,000 clients; handshakes queued behind more
+# would wait for a free environment, towards API Gateway's 29 s integration timeout.
+CONNECT_CONCURRENCY = 8
 CONNECT_PROGRESS_EVERY = 100
 
 SINK_START_TIMEOUT_S = 30
@@ -97,6 +107,7 @@ GOAL_P50_S = 1.5
 def _serve_null_sink(ready: Connection, tls_dir: str | None) -> None:
     """Child process: answer 200 to every @connections POST until terminated."""
     die_with_parent()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # on Ctrl-C, the parent stops it
     asyncio.run(_null_sink(ready, Path(tls_dir) if tls_dir else None))
 
 
@@ -236,8 +247,8 @@ class ChatClients:
                                    compression=None, close_timeout=2)
             self.sockets.append(ws)
             if len(self.sockets) % CONNECT_PROGRESS_EVERY == 0:
-                print(f"    {len(self.sockets):>5} connected after "
-                      f"{time.perf_counter() - started:.0f} s", flush=True)
+                print(f"  {len(self.sockets):>5} connected after "
+                      f"{time.perf_counter() - started:.0f} s")
             reader = asyncio.create_task(self._read(ws))
             self._readers.add(reader)
             reader.add_done_callback(self._readers.discard)
@@ -278,12 +289,6 @@ class ChatClients:
             await asyncio.gather(*self._readers, return_exceptions=True)
 
 
-@dataclass
-class StackRun:
-    broadcasts: list[Broadcast]
-    fanout_durations_ms: list[float]
-
-
 class FanoutMetrics:
     """The FanoutDuration of each sendmessage invocation, read as the stack appends its
     EMF lines to the metrics file (once per invocation, after its last post)."""
@@ -319,56 +324,82 @@ class FanoutMetrics:
             await asyncio.sleep(0.02)
 
 
-async def broadcast_through(stack: StackFile, launcher: LocalStackProcess, clients: int,
-                            broadcasts: int) -> StackRun:
+async def connect_and_drain(chat: ChatClients, metrics: FanoutMetrics, url: str,
+                            clients: int) -> None:
+    print(f"Connecting {clients} clients, {CONNECT_CONCURRENCY} at a time")
+    started = time.perf_counter()
+    await chat.connect(url, clients)
+    print(f"  connected {clients} clients in {time.perf_counter() - started:.1f} s")
+    # Every $connect posted a join notice to the clients before it. A connection
+    # delivers in order, so once every client has this sentinel, each has read all
+    # its notices; once the sentinel's invocation has finished, the stack is idle.
+    sentinel = await chat.broadcast(JOIN_DRAIN_TIMEOUT_S)
+    if not sentinel.complete.is_set():
+        raise RuntimeError(f"the join notices did not drain in {JOIN_DRAIN_TIMEOUT_S} s: "
+                           f"{sentinel.received} of {clients} clients got the sentinel")
+    await metrics.next_invocation_ms()
+    print(f"  join notices drained in {sentinel.time_to_last:.1f} s")
+
+
+def measure_baselines(posts: int) -> tuple[PostRate, PostRate]:
+    # Measured here rather than first: the connect phase takes minutes, and a shared
+    # machine's speed drifts more than that between far-apart measurements.
+    print(f"Baseline, just before the broadcasts: bare boto3 post_to_connection loop -> "
+          f"null aiohttp sink, {posts} posts")
+    plain = measure_baseline(posts, tls=False)
+    print(f"  plain HTTP  {plain.seconds:6.2f} s  {plain.per_second:6.0f} deliveries/s")
+    tls = measure_baseline(posts, tls=True)
+    print(f"  HTTPS       {tls.seconds:6.2f} s  {tls.per_second:6.0f} deliveries/s  "
+          f"({tls.per_second / plain.per_second:.2f} x plain HTTP)")
+    return plain, tls
+
+
+async def run_broadcasts(chat: ChatClients, metrics: FanoutMetrics,
+                         count: int) -> tuple[list[Broadcast], list[float]]:
+    """``count`` broadcasts one at a time, each started once the previous invocation ended;
+    returns them and the handler's FanoutDuration (ms) of each that reported one."""
+    recipients = len(chat.sockets)
+    print(f"Broadcasts: {count} x {recipients} recipients, one at a time")
+    broadcasts: list[Broadcast] = []
+    durations_ms: list[float] = []
+    for number in range(1, count + 1):
+        broadcast = await chat.broadcast(BROADCAST_TIMEOUT_S)
+        broadcasts.append(broadcast)
+        handler_ms = await metrics.next_invocation_ms()
+        outcome = (f"{broadcast.time_to_last:.3f} s to the last recipient"
+                   if broadcast.complete.is_set() else
+                   f"INCOMPLETE: {broadcast.received} of {recipients} in {BROADCAST_TIMEOUT_S} s")
+        if handler_ms is None:
+            handler = f"no metrics line within {METRICS_WAIT_S} s"
+        else:
+            durations_ms.append(handler_ms)
+            handler = f"handler FanoutDuration {handler_ms / 1000:.3f} s"
+        print(f"  broadcast {number:>2}: {outcome}  ({handler})")
+    return broadcasts, durations_ms
+
+
+@dataclass
+class Measurements:
+    plain: PostRate
+    tls: PostRate
+    broadcasts: list[Broadcast]
+    fanout_durations_ms: list[float]
+
+
+async def measure(stack: StackFile, launcher: LocalStackProcess,
+                  options: argparse.Namespace) -> Measurements:
     chat = ChatClients()
     metrics = FanoutMetrics(Path(stack.metrics_file))
     try:
-        started = time.perf_counter()
-        await chat.connect(stack.websocket_url, clients)
-        connect_seconds = time.perf_counter() - started
-        print(f"  connected {clients} clients in {connect_seconds:.1f} s", flush=True)
-
-        # Every $connect broadcast a join notice to the clients before it. Connections
-        # deliver in order, so once every client has this sentinel, all those notices
-        # have been read and the stack is idle.
-        sentinel = await chat.broadcast(JOIN_DRAIN_TIMEOUT_S)
-        if sentinel.received < clients:
-            raise RuntimeError(f"the join notices did not drain in {JOIN_DRAIN_TIMEOUT_S} s: "
-                               f"{sentinel.received}/{clients} clients got the sentinel")
-        await metrics.next_invocation_ms()
-        print(f"  join notices drained in {sentinel.time_to_last:.1f} s", flush=True)
-
-        runs: list[Broadcast] = []
-        fanout_ms: list[float] = []
-        for number in range(1, broadcasts + 1):
-            broadcast = await chat.broadcast(BROADCAST_TIMEOUT_S)
-            runs.append(broadcast)
-            handler_ms = await metrics.next_invocation_ms()
-            outcome = (f"{broadcast.time_to_last:.3f} s to the last recipient"
-                       if broadcast.complete.is_set() else
-                       f"INCOMPLETE: {broadcast.received}/{clients} in {BROADCAST_TIMEOUT_S} s")
-            if handler_ms is None:
-                handler = f"no metrics line within {METRICS_WAIT_S} s"
-            else:
-                fanout_ms.append(handler_ms)
-                handler = f"handler FanoutDuration {handler_ms / 1000:.3f} s"
-            print(f"  broadcast {number:>2}: {outcome}  ({handler})", flush=True)
-        return StackRun(runs, fanout_ms)
+        await connect_and_drain(chat, metrics, stack.websocket_url, options.clients)
+        plain, tls = await asyncio.to_thread(measure_baselines, options.baseline_posts)
+        broadcasts, durations_ms = await run_broadcasts(chat, metrics, options.broadcasts)
+        return Measurements(plain, tls, broadcasts, durations_ms)
     finally:
         # Stop the stack before the clients close: it closes them without running
         # $disconnect, whose leave notices would be another N x N posts.
         await asyncio.to_thread(launcher.stop)
         await chat.close()
-
-
-def measure_stack(clients: int, broadcasts: int, dynamodb: str) -> StackRun:
-    launcher = LocalStackProcess([*STACK_ARGUMENTS, "--dynamodb", dynamodb])
-    try:
-        stack = launcher.start()
-        return asyncio.run(broadcast_through(stack, launcher, clients, broadcasts))
-    finally:
-        launcher.stop()
 
 
 # -- report ----------------------------------------------------------------------------------
@@ -384,6 +415,35 @@ def verdict(met: bool) -> str:
     return "met" if met else "NOT MET"
 
 
+def print_results(results: Measurements, clients: int) -> None:
+    delivered = sum(b.received for b in results.broadcasts)
+    seconds = sum(b.time_to_last if b.complete.is_set() else BROADCAST_TIMEOUT_S
+                  for b in results.broadcasts)
+    rate = delivered / seconds
+    ratio = rate / results.plain.per_second
+    print("Results")
+    print(f"  full stack  {seconds:6.2f} s  {rate:6.0f} deliveries/s  "
+          f"({delivered} of {clients * len(results.broadcasts)} delivered; the time is the "
+          f"sum of send-to-last-recipient times)")
+    print(f"  full stack / bare loop (plain HTTP): {ratio:.3f}  goal >= {GOAL_RATIO}  "
+          f"{verdict(ratio >= GOAL_RATIO)}  (/ HTTPS loop: {rate / results.tls.per_second:.2f})")
+    complete = [b.time_to_last for b in results.broadcasts if b.complete.is_set()]
+    if complete:
+        p50 = percentile(complete, 50)
+        print(f"  time to last recipient ({len(complete)} broadcasts): p50 {p50:.3f} s  "
+              f"p95 {percentile(complete, 95):.3f} s  max {max(complete):.3f} s  "
+              f"goal p50 <= {GOAL_P50_S} s  {verdict(p50 <= GOAL_P50_S)}")
+    else:
+        print(f"  time to last recipient: no broadcast reached every client  "
+              f"goal p50 <= {GOAL_P50_S} s  NOT MET")
+    durations_ms = results.fanout_durations_ms
+    if durations_ms:
+        print(f"  handler FanoutDuration p50 (EMF metrics, {len(durations_ms)} invocations): "
+              f"{percentile(durations_ms, 50) / 1000:.3f} s")
+    else:
+        print("  handler FanoutDuration: no sendmessage metrics found")
+
+
 def raise_open_file_limit(needed: int) -> None:
     """Let this process and the stack (which inherits the limit) hold ``needed`` files."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -393,7 +453,7 @@ def raise_open_file_limit(needed: int) -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
     if target < needed:
         print(f"warning: open-file limit {target} (hard limit) is below the {needed} "
-              f"this run may need", flush=True)
+              f"this run may need")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -404,54 +464,26 @@ def main(argv: list[str] | None = None) -> int:
                         help="post_to_connection calls per baseline")
     parser.add_argument("--dynamodb", default="dynalite", metavar="dynalite|moto|URL",
                         help="the stack's DynamoDB backend")
-    args = parser.parse_args(argv)
+    options = parser.parse_args(argv)
     for name in ("clients", "broadcasts", "baseline_posts"):
-        if getattr(args, name) < 1:
+        if getattr(options, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
-    raise_open_file_limit(2 * args.clients + 1024)
+    sys.stdout.reconfigure(line_buffering=True)
+    raise_open_file_limit(2 * options.clients + 1024)
     started = time.perf_counter()
 
-    print(f"Fan-out benchmark on {os.cpu_count()} CPUs, FANOUT_CONCURRENCY={FANOUT_CONCURRENCY}",
-          flush=True)
-    print(f"Baseline: bare boto3 post_to_connection loop -> null aiohttp sink, "
-          f"{args.baseline_posts} posts", flush=True)
-    plain = measure_baseline(args.baseline_posts, tls=False)
-    print(f"  plain HTTP  {plain.seconds:6.2f} s  {plain.per_second:7.0f} deliveries/s",
-          flush=True)
-    tls = measure_baseline(args.baseline_posts, tls=True)
-    print(f"  HTTPS       {tls.seconds:6.2f} s  {tls.per_second:7.0f} deliveries/s  "
-          f"(TLS costs {1 - tls.per_second / plain.per_second:.0%})", flush=True)
-
-    command = shlex.join(["chat-harness", "local", *STACK_ARGUMENTS, "--dynamodb", args.dynamodb])
-    print(f"Full stack: {command}", flush=True)
-    print(f"  {args.clients} clients ({CONNECT_CONCURRENCY} connecting at a time), "
-          f"{args.broadcasts} broadcasts one at a time", flush=True)
-    run = measure_stack(args.clients, args.broadcasts, args.dynamodb)
-
-    delivered = sum(b.received for b in run.broadcasts)
-    phase_seconds = sum(b.time_to_last if b.complete.is_set() else BROADCAST_TIMEOUT_S
-                        for b in run.broadcasts)
-    rate = delivered / phase_seconds
-    ratio = rate / plain.per_second
-    complete = [b.time_to_last for b in run.broadcasts if b.complete.is_set()]
-    print("Results", flush=True)
-    print(f"  full stack  {phase_seconds:6.2f} s  {rate:7.0f} deliveries/s  "
-          f"({delivered} of {args.clients * args.broadcasts} delivered)")
-    print(f"  full stack / bare loop (plain HTTP): {ratio:.2f}  goal >= {GOAL_RATIO}  "
-          f"{verdict(ratio >= GOAL_RATIO)}   (/ HTTPS loop: {rate / tls.per_second:.2f})")
-    if complete:
-        p50 = percentile(complete, 50)
-        print(f"  time to last recipient ({len(complete)} complete broadcasts): p50 {p50:.3f} s  "
-              f"p95 {percentile(complete, 95):.3f} s  max {max(complete):.3f} s  "
-              f"goal p50 <= {GOAL_P50_S} s  {verdict(p50 <= GOAL_P50_S)}")
-    else:
-        print("  time to last recipient: no broadcast reached every client  NOT MET")
-    if run.fanout_durations_ms:
-        print(f"  handler FanoutDuration p50 (EMF metrics, {len(run.fanout_durations_ms)} "
-              f"invocations): {percentile(run.fanout_durations_ms, 50) / 1000:.3f} s")
-    else:
-        print("  handler FanoutDuration: no sendmessage metrics found")
-    print(f"Total {time.perf_counter() - started:.0f} s", flush=True)
+    stack_arguments = [*STACK_ARGUMENTS, "--dynamodb", options.dynamodb]
+    print(f"Fan-out benchmark: {os.cpu_count()} CPUs, FANOUT_CONCURRENCY={FANOUT_CONCURRENCY}, "
+          f"{options.clients} clients, {options.broadcasts} broadcasts")
+    print(f"Full stack: {shlex.join(['chat-harness', 'local', *stack_arguments])}")
+    launcher = LocalStackProcess(stack_arguments)
+    try:
+        stack = launcher.start()
+        results = asyncio.run(measure(stack, launcher, options))
+    finally:
+        launcher.stop()
+    print_results(results, options.clients)
+    print(f"Total {time.perf_counter() - started:.0f} s")
     return 0
 
 

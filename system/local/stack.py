@@ -96,11 +96,14 @@ class LocalStack:
             "AWS_SECRET_ACCESS_KEY": LOCAL_CREDENTIALS["aws_secret_access_key"],
             **o.tables.handler_environment(),
         }
-        functions = self.routes.functions
         if o.lambda_timeout_s is not None:
-            functions = {n: replace(s, timeout_s=o.lambda_timeout_s) for n, s in functions.items()}
+            self.routes = replace(self.routes, functions={
+                name: replace(spec, timeout_s=o.lambda_timeout_s)
+                for name, spec in self.routes.functions.items()
+            })
         logs = FunctionLogs(o.state_dir / "logs", o.state_dir / "metrics.jsonl")
-        self._runtime = LambdaRuntime(functions, o.region, stack_environment, o.concurrency, logs)
+        self._runtime = LambdaRuntime(self.routes.functions, o.region, stack_environment,
+                                      o.concurrency, logs)
         await self._runtime.warm()
 
         api = Api(api_id=new_api_id(), stage=o.stage, domain_name=domain_name)

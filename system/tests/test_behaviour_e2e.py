@@ -35,6 +35,16 @@ async def test_post_to_a_connecting_id_is_gone(behaviour_stack, clients):
     await clients(url(behaviour_stack, "post_self=1"))
 
 
+async def test_a_client_that_leaves_during_connect_still_gets_disconnect(behaviour_stack,
+                                                                         clients):
+    observer = await clients(url(behaviour_stack))
+    with pytest.raises(TimeoutError):
+        await websockets.connect(url(behaviour_stack, "hold=1"), open_timeout=0.2)
+    await observer.frame_where(  # earlier tests' clients may leave meanwhile, with 1000
+        lambda f: f.get("disconnect_event", {}).get("requestContext", {}).get(
+            "disconnectStatusCode") == 1006)
+
+
 async def test_message_event_shape_and_context(behaviour_stack, clients):
     client = await clients(url(behaviour_stack), user_agent_header="shape-test")
     await client.send({"action": "echo", "n": 1})

@@ -82,3 +82,10 @@ def test_only_sigv4_for_execute_api_is_authorized():
     for header in (None, "", "Bearer x", signed.replace("execute-api", "dynamodb")):
         answer = authorize(header)
         assert (answer.status, answer.error_type) == (403, "ForbiddenException")
+
+
+def test_a_connection_that_went_during_its_handshake_does_not_open(registry):
+    connection = registry.begin("203.0.113.9", None, NOW)
+    registry.close(connection.connection_id)
+    assert not registry.open(connection.connection_id)
+    assert registry.post(connection.connection_id, 1).status == 410

@@ -80,3 +80,11 @@ async def test_output_is_the_functions_log_and_emf_lines_are_metrics(runtime, tm
     assert f"REPORT RequestId: {outcome.request_id}\tDuration:" in log
     [metric] = [json.loads(line) for line in (tmp_path / "m.jsonl").read_text().splitlines()]
     assert metric["Things"] == 3
+
+
+async def test_an_invocation_outlives_a_caller_that_stops_waiting(runtime, tmp_path):
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(runtime.invoke("Hold", {"seconds": 0.5}), 0.05)
+    await runtime.stop()  # waits for what is still running
+    log = (tmp_path / "logs" / "Hold.log").read_text()
+    assert log.count("REPORT RequestId") == 1 and "Task timed out" not in log

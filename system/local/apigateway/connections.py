@@ -78,8 +78,13 @@ class ConnectionRegistry:
         self._connections[connection_id] = connection
         return connection
 
-    def open(self, connection_id: str) -> None:
-        self._connections[connection_id].state = State.OPEN
+    def open(self, connection_id: str) -> bool:
+        """$connect accepted and the handshake done; False if the connection already went."""
+        connection = self._connections.get(connection_id)
+        if connection is None:
+            return False
+        connection.state = State.OPEN
+        return True
 
     def close(self, connection_id: str) -> None:
         """The socket is gone: the id answers 410 from now on."""

@@ -11,6 +11,8 @@ IDLE_TIMEOUT_SECONDS = 10 * 60
 MAX_DURATION_SECONDS = 2 * 60 * 60
 NEW_CONNECTIONS_PER_SECOND = 500
 MANAGEMENT_PAYLOAD_BYTES = 131072
+# The longest an integration may run before API Gateway gives up on it (29 s).
+INTEGRATION_TIMEOUT_SECONDS = 29
 
 
 @dataclass(frozen=True)

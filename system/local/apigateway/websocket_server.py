@@ -28,7 +28,11 @@ from system.local.apigateway.events import (
     new_request_id,
 )
 from system.local.apigateway.integration import connect_status, forbidden_frame, route_reply
-from system.local.apigateway.limits import ApiLimits, ConnectRateLimiter
+from system.local.apigateway.limits import (
+    INTEGRATION_TIMEOUT_SECONDS,
+    ApiLimits,
+    ConnectRateLimiter,
+)
 from system.local.apigateway.routing import CONNECT_ROUTE, DISCONNECT_ROUTE, route_for
 from system.local.lambda_runtime.pool import LambdaRuntime
 from system.local.routes import RouteTable
@@ -76,8 +80,8 @@ class WebSocketApi:
             compression=None,
             ping_interval=None,
             close_timeout=2,
-            # The upgrade waits for $connect, which may run up to its function's timeout.
-            open_timeout=max(spec.timeout_s for spec in self.routes.functions.values()) + 10,
+            # The upgrade waits for $connect, which may run up to the integration timeout.
+            open_timeout=INTEGRATION_TIMEOUT_SECONDS + 10,
             max_size=(self.limits.message_bytes, self.limits.frame_bytes),
             max_queue=64,
             write_limit=2**20,
@@ -121,16 +125,35 @@ class WebSocketApi:
             ws.remote_address[0], request.headers.get("User-Agent"), _now_ms()
         )
         ws.chat_connection = connection
+        accepted = False
+        try:
+            refusal = await self._run_connect(ws, connection, request, query)
+            accepted = refusal is None
+            return refusal
+        finally:
+            if accepted:
+                self._spawn(self._after_close(ws, connection))
+            else:
+                self.registry.close(connection.connection_id)
+
+    async def _run_connect(self, ws: ServerConnection, connection: Connection, request: Request,
+                           query: str) -> Response | None:
+        """Invoke $connect, if routed: None accepts, else the response that refuses."""
         function = self.routes.function_for(CONNECT_ROUTE)
         if function is None:
             return None
         event = connect_event(self.api, connection, request.headers.raw_items(), query, _now_ms())
-        outcome = await self.runtime.invoke(function, event)
+        try:
+            async with asyncio.timeout(INTEGRATION_TIMEOUT_SECONDS):
+                outcome = await self.runtime.invoke(function, event)
+        except TimeoutError:
+            log.warning("$connect for %s passed the %s s integration timeout",
+                        connection.connection_id, INTEGRATION_TIMEOUT_SECONDS)
+            return ws.respond(http.HTTPStatus.GATEWAY_TIMEOUT,
+                              '{"message":"Endpoint request timed out"}')
         status = connect_status(outcome)
         if status is None:
             return None
-        self.registry.close(connection.connection_id)
-        ws.chat_connection = None
         log.info("$connect refused %s with %s", connection.connection_id, status)
         return ws.respond(status, "")
 
@@ -138,22 +161,24 @@ class WebSocketApi:
 
     async def _serve_connection(self, ws: ServerConnection) -> None:
         connection: Connection = ws.chat_connection
-        connection_id = connection.connection_id
-        self.registry.open(connection_id)
-        self.sockets[connection_id] = ws
-        try:
+        if self.registry.open(connection.connection_id):
+            self.sockets[connection.connection_id] = ws
             await self._receive(ws, connection)
-        finally:
-            self.sockets.pop(connection_id, None)
-            self.registry.close(connection_id)
-            status, reason = _disconnect_status(ws)
-            if status in _BAD_INPUT_CODES:
-                log.warning("closed %s with %s: %s", connection_id, int(status),
-                            _BAD_INPUT_CODES[status])
-            function = self.routes.function_for(DISCONNECT_ROUTE)
-            if function is not None and not self._stopping:
-                event = disconnect_event(self.api, connection, status, reason, _now_ms())
-                self._spawn(self.runtime.invoke(function, event))
+
+    async def _after_close(self, ws: ServerConnection, connection: Connection) -> None:
+        """Once $connect has accepted, $disconnect follows when the socket is gone: closed,
+        dropped, or never opened because the client left during $connect."""
+        await ws.wait_closed()
+        connection_id = connection.connection_id
+        self.sockets.pop(connection_id, None)
+        self.registry.close(connection_id)
+        status, reason = _disconnect_status(ws)
+        if status in _BAD_INPUT_CODES:
+            log.warning("closed %s with %s: %s", connection_id, status, _BAD_INPUT_CODES[status])
+        function = self.routes.function_for(DISCONNECT_ROUTE)
+        if function is not None and not self._stopping:
+            event = disconnect_event(self.api, connection, status, reason, _now_ms())
+            await self.runtime.invoke(function, event)
 
     async def _receive(self, ws: ServerConnection, connection: Connection) -> None:
         """Read messages until the client leaves or a quota (idle, duration) ends it."""

@@ -222,6 +222,7 @@ class LambdaRuntime:
         if concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, got {concurrency}")
         self.logs = logs
+        self._running: set[asyncio.Task] = set()
         self.functions = {
             name: FunctionWorkers(spec, lambda_environment(spec, region, stack_environment),
                                   concurrency, logs)
@@ -238,8 +239,14 @@ class LambdaRuntime:
                 log.warning("function %s failed to initialise: %s", name, result)
 
     async def invoke(self, function: str, event: dict) -> Outcome:
-        return await self.functions[function].invoke(event)
+        """Run ``function`` on ``event``. The invocation runs to completion (and is logged)
+        even if the caller stops waiting, as a Lambda does when its client goes away."""
+        task = asyncio.create_task(self.functions[function].invoke(event))
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
+        return await asyncio.shield(task)
 
     async def stop(self) -> None:
+        await asyncio.gather(*self._running, return_exceptions=True)
         await asyncio.gather(*(workers.stop() for workers in self.functions.values()))
         self.logs.close()

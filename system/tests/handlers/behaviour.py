@@ -18,9 +18,10 @@ from system.handlers.chat import (
 
 
 def connect(event, context):
-    """?status=N refuses with N; ?crash=1 raises; ?post_self=1 posts to itself during
-    $connect and is accepted only if that post was answered GoneException."""
+    """?status=N refuses with N; ?crash=1 raises; ?hold=S takes S seconds; ?post_self=1
+    posts to itself during $connect and is accepted only if that was answered GoneException."""
     query = event.get("queryStringParameters") or {}
+    time.sleep(float(query.get("hold", 0)))
     if "status" in query:
         return {"statusCode": int(query["status"])}
     if "crash" in query:
