@@ -31,6 +31,19 @@ async def test_idle_connection_is_closed(short_lived_stack, clients):
     assert asyncio.get_running_loop().time() - started >= IDLE_S * 0.9
 
 
+async def test_messages_from_the_server_also_keep_a_connection_from_idling(short_lived_stack,
+                                                                           clients):
+    client = await clients(short_lived_stack.file.websocket_url)
+    connection_id = await client.whoami()
+    management = short_lived_stack.file.management_client()
+    for n in range(6):  # 2 idle periods of server-only traffic
+        await asyncio.to_thread(management.post_to_connection, ConnectionId=connection_id,
+                                Data=f'{{"n":{n}}}'.encode())
+        await asyncio.sleep(IDLE_S / 3)
+    assert client.ws.close_code is None
+    assert (await client.closed(timeout=IDLE_S + 10))[0] == 1001
+
+
 async def test_active_connection_is_closed_at_max_duration(short_lived_stack, clients):
     client = await clients(short_lived_stack.file.websocket_url)
     started = asyncio.get_running_loop().time()

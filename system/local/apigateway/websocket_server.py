@@ -27,6 +27,7 @@ from system.local.apigateway.events import (
     message_event,
     new_request_id,
 )
+from system.local.apigateway.handshake import handshake_refusal
 from system.local.apigateway.integration import connect_status, forbidden_frame, route_reply
 from system.local.apigateway.limits import (
     INTEGRATION_TIMEOUT_SECONDS,
@@ -108,19 +109,15 @@ class WebSocketApi:
 
     async def _handshake(self, ws: ServerConnection, request: Request) -> Response | None:
         path, _, query = request.path.partition("?")
-        if request.headers.get("Upgrade", "").lower() != "websocket":
-            if path == "/":
-                page = WEB_CLIENT.read_text(encoding="utf-8").replace("__STAGE__", self.api.stage)
-                return _html_response(ws, page.encode())
-            return ws.respond(http.HTTPStatus.UPGRADE_REQUIRED, "WebSocket upgrade required\n")
-        if path.rstrip("/") != f"/{self.api.stage}":
-            log.warning("refused handshake for %s: no such stage", path)
-            return ws.respond(http.HTTPStatus.FORBIDDEN, '{"message":"Forbidden"}')
-        if not self._rate.allow(time.monotonic()):
-            log.warning("refused handshake: over %s new connections/s",
-                        self.limits.new_connections_per_s)
-            return ws.respond(http.HTTPStatus.TOO_MANY_REQUESTS,
-                              '{"message":"LimitExceededException"}')
+        upgrade = request.headers.get("Upgrade")
+        if path == "/" and upgrade is None:
+            page = WEB_CLIENT.read_text(encoding="utf-8").replace("__STAGE__", self.api.stage)
+            return _html_response(ws, page.encode())
+        refusal = handshake_refusal(path, upgrade, self.api.stage,
+                                    upgrade is None or self._rate.allow(time.monotonic()))
+        if refusal is not None:
+            log.warning("refused handshake for %s: %s %s", path, refusal.status, refusal.body)
+            return ws.respond(refusal.status, refusal.body)
         connection = self.registry.begin(
             ws.remote_address[0], request.headers.get("User-Agent"), _now_ms()
         )
@@ -226,6 +223,7 @@ class WebSocketApi:
         ws = self.sockets.get(connection_id)
         if ws is None:
             return False
+        self.registry.touch(connection_id, _now_ms())  # messages either way keep it from idling
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError:
