@@ -35,6 +35,7 @@ class StackFile:
     web_client_url: str | None = None
     logs_dir: str | None = None
     metrics_file: str | None = None
+    control_endpoint: str | None = None  # local stacks only: fault injection
     extra: dict = field(default_factory=dict)
 
     @property

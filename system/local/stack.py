@@ -16,6 +16,8 @@ from system.local.apigateway.limits import ApiLimits
 from system.local.apigateway.management_server import ManagementServer
 from system.local.apigateway.websocket_server import WebSocketApi
 from system.local.dynamodb import DynamoDB
+from system.local.dynamodb_proxy import DynamoDBProxy
+from system.local.faults import Faults
 from system.local.lambda_runtime.logs import FunctionLogs
 from system.local.lambda_runtime.pool import LambdaRuntime
 from system.local.processes import free_port, port_is_free
@@ -59,7 +61,9 @@ class LocalStack:
         self.options = options
         self.routes = load_routes(options.routes_file)
         self.dynamodb = DynamoDB(options.dynamodb)
+        self.faults = Faults()
         self.file: StackFile | None = None
+        self._proxy: DynamoDBProxy | None = None
         self._runtime: LambdaRuntime | None = None
         self._websocket: WebSocketApi | None = None
         self._management: ManagementServer | None = None
@@ -85,12 +89,14 @@ class LocalStack:
         tls = local_tls(o.state_dir / "tls")
         backend = await self.dynamodb.start(o.host)
         await asyncio.to_thread(self._create_tables, backend.endpoint_url)
+        self._proxy = DynamoDBProxy(backend.endpoint_url, self.faults)
+        workers_dynamodb = await self._proxy.start(o.host)
 
         ws_port = o.port or free_port(o.host)
         management_port = o.management_port or free_port(o.host)
         domain_name = f"{o.host}:{management_port}"
         stack_environment = {
-            "AWS_ENDPOINT_URL_DYNAMODB": backend.endpoint_url,
+            "AWS_ENDPOINT_URL_DYNAMODB": workers_dynamodb,
             "AWS_CA_BUNDLE": str(tls.ca_bundle.resolve()),
             "AWS_ACCESS_KEY_ID": LOCAL_CREDENTIALS["aws_access_key_id"],
             "AWS_SECRET_ACCESS_KEY": LOCAL_CREDENTIALS["aws_secret_access_key"],
@@ -107,7 +113,7 @@ class LocalStack:
         await self._runtime.warm()
 
         api = Api(api_id=new_api_id(), stage=o.stage, domain_name=domain_name)
-        self._websocket = WebSocketApi(api, self.routes, self._runtime, o.limits)
+        self._websocket = WebSocketApi(api, self.routes, self._runtime, o.limits, self.faults)
         self._management = ManagementServer(self._websocket, tls.server_context)
         await self._management.start(o.host, management_port)
         await self._websocket.start(o.host, ws_port)
@@ -126,6 +132,7 @@ class LocalStack:
             web_client_url=f"http://{o.host}:{ws_port}/",
             logs_dir=str((o.state_dir / "logs").resolve()),
             metrics_file=str((o.state_dir / "metrics.jsonl").resolve()),
+            control_endpoint=f"https://{domain_name}/@harness",
         )
         self.file.write(o.stack_path)
 
@@ -142,6 +149,8 @@ class LocalStack:
             await self._management.stop()
         if self._runtime is not None:
             await self._runtime.stop()
+        if self._proxy is not None:
+            await self._proxy.stop()
         await self.dynamodb.stop()
         if self.file is not None:
             self.options.stack_path.unlink(missing_ok=True)

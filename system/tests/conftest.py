@@ -117,3 +117,15 @@ def behaviour_stack():
     stack.start()
     yield stack
     stack.stop()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """On a failure, show what the stacks the test used printed last."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed:
+        for name in ("chat_stack", "behaviour_stack", "short_lived_stack"):
+            stack = item.funcargs.get(name)
+            if stack is not None:
+                report.sections.append((f"{name} output", "".join(stack.output[-40:])))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 import websockets
@@ -24,11 +25,11 @@ def short_lived_stack():
 
 
 async def test_idle_connection_is_closed(short_lived_stack, clients):
+    started = time.time()  # the idle clock starts at the handshake, not before
     client = await clients(short_lived_stack.file.websocket_url)
-    started = asyncio.get_running_loop().time()
     code, _ = await client.closed(timeout=IDLE_S + 10)
     assert code == 1001
-    assert asyncio.get_running_loop().time() - started >= IDLE_S * 0.9
+    assert time.time() - started >= IDLE_S
 
 
 async def test_messages_from_the_server_also_keep_a_connection_from_idling(short_lived_stack,
@@ -45,8 +46,8 @@ async def test_messages_from_the_server_also_keep_a_connection_from_idling(short
 
 
 async def test_active_connection_is_closed_at_max_duration(short_lived_stack, clients):
+    started = time.time()
     client = await clients(short_lived_stack.file.websocket_url)
-    started = asyncio.get_running_loop().time()
     for _ in range(int(MAX_DURATION_S / (IDLE_S / 3)) + 30):  # keep it busy, bounded
         if client.ws.close_code is not None:
             break
@@ -54,7 +55,7 @@ async def test_active_connection_is_closed_at_max_duration(short_lived_stack, cl
         await asyncio.sleep(IDLE_S / 3)
     code, _ = await client.closed(timeout=1)
     assert code == 1001
-    assert asyncio.get_running_loop().time() - started >= MAX_DURATION_S * 0.9
+    assert time.time() - started >= MAX_DURATION_S
 
 
 async def test_new_connections_over_the_rate_are_refused_429(short_lived_stack):

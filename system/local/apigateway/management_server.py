@@ -5,6 +5,9 @@
 Answers come from ``ConnectionRegistry``; this module only parses requests and
 renders responses, with AWS's ``x-amzn-ErrorType`` header so that boto3 raises
 ``GoneException``, ``PayloadTooLargeException`` and ``ForbiddenException``.
+
+Under ``/@harness/`` the same server offers the harness's control API (local
+stacks only): ``faults`` (GET, POST, DELETE) and ``drop/{connectionId}`` (POST).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from aiohttp import web
 from system.local.apigateway.connections import Answer, authorize
 from system.local.apigateway.limits import MANAGEMENT_PAYLOAD_BYTES
 from system.local.apigateway.websocket_server import WebSocketApi
+from system.local.faults import POST_FAILURES, FaultError
 
 log = logging.getLogger("chat_harness.apigateway")
 
@@ -35,8 +39,13 @@ def _render(answer: Answer) -> web.Response:
                         content_type="application/json")
 
 
+CONTROL_PREFIX = "/@harness/"
+
+
 @web.middleware
 async def _signed_only(request: web.Request, handler):
+    if request.path.startswith(CONTROL_PREFIX):  # the harness's own API, not AWS's
+        return await handler(request)
     refusal = authorize(request.headers.get("Authorization"))
     if refusal is not None:
         log.warning("refused unsigned @connections %s %s from %s", request.method,
@@ -57,6 +66,8 @@ async def _post(request: web.Request) -> web.Response:
         return _render(wrong)
     api = request.app[_API_KEY]
     connection_id = request.match_info["connection_id"]
+    if (status := api.faults.post_failure()) is not None:
+        return _render(Answer.error(status, POST_FAILURES[status], "injected fault"))
     if (request.content_length or 0) > MANAGEMENT_PAYLOAD_BYTES:
         answer = api.registry.post(connection_id, request.content_length)
     else:
@@ -86,6 +97,26 @@ async def _delete(request: web.Request) -> web.Response:
     return _render(answer)
 
 
+async def _faults(request: web.Request) -> web.Response:
+    """GET the armed faults, POST JSON to arm more, DELETE to clear them all."""
+    faults = request.app[_API_KEY].faults
+    if request.method == "POST":
+        try:
+            faults.arm(await request.json())
+        except (FaultError, ValueError, AttributeError) as error:
+            return web.json_response({"message": f"bad fault request: {error}"}, status=400)
+        log.info("faults armed: %s", faults.state())
+    elif request.method == "DELETE":
+        faults.clear()
+    return web.json_response(faults.state())
+
+
+async def _drop(request: web.Request) -> web.Response:
+    if request.app[_API_KEY].drop(request.match_info["connection_id"]):
+        return web.Response(status=204)
+    return web.json_response({"message": "no such open connection"}, status=404)
+
+
 async def _unknown_path(request: web.Request) -> web.Response:
     return _render(Answer.error(403, "ForbiddenException", "Forbidden"))
 
@@ -98,6 +129,8 @@ def management_app(api: WebSocketApi) -> web.Application:
     app.router.add_post(path, _post)
     app.router.add_get(path, _get, allow_head=False)
     app.router.add_delete(path, _delete)
+    app.router.add_route("*", CONTROL_PREFIX + "faults", _faults)
+    app.router.add_post(CONTROL_PREFIX + "drop/{connection_id}", _drop)
     app.router.add_route("*", "/{tail:.*}", _unknown_path)
     return app
 

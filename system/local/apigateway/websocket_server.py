@@ -35,6 +35,8 @@ from system.local.apigateway.limits import (
     ConnectRateLimiter,
 )
 from system.local.apigateway.routing import CONNECT_ROUTE, DISCONNECT_ROUTE, route_for
+from system.local.faults import Faults
+from system.local.lambda_runtime.outcome import Outcome
 from system.local.lambda_runtime.pool import LambdaRuntime
 from system.local.routes import RouteTable
 
@@ -58,8 +60,9 @@ class WebSocketApi:
     """One emulated WebSocket API stage: its connections, routes and integrations."""
 
     def __init__(self, api: Api, routes: RouteTable, runtime: LambdaRuntime,
-                 limits: ApiLimits) -> None:
+                 limits: ApiLimits, faults: Faults) -> None:
         self.api = api
+        self.faults = faults
         self.routes = routes
         self.runtime = runtime
         self.limits = limits
@@ -142,7 +145,7 @@ class WebSocketApi:
         event = connect_event(self.api, connection, request.headers.raw_items(), query, _now_ms())
         try:
             async with asyncio.timeout(INTEGRATION_TIMEOUT_SECONDS):
-                outcome = await self.runtime.invoke(function, event)
+                outcome = await self._invoke(CONNECT_ROUTE, function, event)
         except TimeoutError:
             log.warning("$connect for %s passed the %s s integration timeout",
                         connection.connection_id, INTEGRATION_TIMEOUT_SECONDS)
@@ -173,9 +176,17 @@ class WebSocketApi:
         if status in _BAD_INPUT_CODES:
             log.warning("closed %s with %s: %s", connection_id, status, _BAD_INPUT_CODES[status])
         function = self.routes.function_for(DISCONNECT_ROUTE)
-        if function is not None and not self._stopping:
-            event = disconnect_event(self.api, connection, status, reason, _now_ms())
-            await self.runtime.invoke(function, event)
+        if function is None or self._stopping or self.faults.disconnect_suppressed():
+            return
+        event = disconnect_event(self.api, connection, status, reason, _now_ms())
+        await self._invoke(DISCONNECT_ROUTE, function, event)
+
+    async def _invoke(self, route_key: str, function: str, event: dict) -> Outcome:
+        """Invoke a route's function, unless an armed fault makes it fail first."""
+        if self.faults.handler_error(route_key):
+            return Outcome(event["requestContext"]["requestId"], 0.0, error={
+                "errorType": "InjectedFault", "errorMessage": f"injected failure of {route_key}"})
+        return await self.runtime.invoke(function, event)
 
     async def _receive(self, ws: ServerConnection, connection: Connection) -> None:
         """Read messages until the client leaves or a quota (idle, duration) ends it."""
@@ -210,7 +221,7 @@ class WebSocketApi:
                          body: str) -> None:
         route = self.routes.routes[route_key]
         event = message_event(self.api, connection, route_key, body, _now_ms())
-        outcome = await self.runtime.invoke(route.function, event)
+        outcome = await self._invoke(route_key, route.function, event)
         frame = route_reply(outcome, route.route_response, connection.connection_id,
                             event["requestContext"]["requestId"])
         if frame is not None:
@@ -235,6 +246,14 @@ class WebSocketApi:
         ws = self.sockets.get(connection_id)
         if ws is not None:
             self._spawn(ws.close(CloseCode.NORMAL_CLOSURE, ""))
+
+    def drop(self, connection_id: str) -> bool:
+        """Fault injection: lose the connection without a close frame, as a network does."""
+        ws = self.sockets.get(connection_id)
+        if ws is None:
+            return False
+        ws.transport.abort()
+        return True
 
 
 async def _send(ws: ServerConnection, frame: str | bytes) -> bool:

@@ -33,8 +33,12 @@ def connect(event, context):
             return {"statusCode": 500}
         except client.exceptions.GoneException:
             pass
-    dynamodb.put_item(TableName=ACTIVE_CONNECTIONS_TABLE,
-                      Item={"connection_id": {"S": connection_id(event)}})
+    # connected_at_ms keeps the row from being pruned by a broadcast that meets the
+    # connection still in $connect (see system.handlers.chat.prune).
+    dynamodb.put_item(TableName=ACTIVE_CONNECTIONS_TABLE, Item={
+        "connection_id": {"S": connection_id(event)},
+        "connected_at_ms": {"N": str(int(time.time() * 1000))},
+    })
     return {"statusCode": 200}
 
 
