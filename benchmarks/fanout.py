@@ -70,7 +70,7 @@ from system.stackfile import StackFile
 # importing that module creates its DynamoDB client as a Lambda container would.
 FANOUT_CONCURRENCY = int(os.environ.get("FANOUT_CONCURRENCY", "32"))
 HANDLER_CONFIG = Config(
-    max_pool_connections=FANOUT_CONCURRENCY, retries={"mode": "standard", "max_attempts": 3}
+    max_pool_connections=FANOUT_CONCURRENCY, retries={"mode": "standard", "max_attempts": 1}
 )
 
 HOST = "127.0.0.1"

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import threading
 import time
 from collections import defaultdict
@@ -44,6 +45,10 @@ CONNECTION_TTL_SECONDS = 2 * 60 * 60 + 300
 PRUNE_GRACE_SECONDS = float(os.environ.get("PRUNE_GRACE_SECONDS", "5"))
 
 HEARTBEAT = "ping"
+# API Gateway refuses @connections data over 128 KB (PayloadTooLargeException).
+MAX_POST_BYTES = 131072
+POST_ATTEMPTS = 3
+RETRY_PAUSE_S = 0.025
 _WRITE_OPERATIONS = {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"}
 
 
@@ -110,7 +115,7 @@ def management_client(event: dict):
             endpoint_url=endpoint,
             config=Config(
                 max_pool_connections=FANOUT_CONCURRENCY,
-                retries={"mode": "standard", "max_attempts": 3},
+                retries={"mode": "standard", "max_attempts": 1},  # post() retries 429s
             ),
         )
         _management_clients[endpoint] = client
@@ -142,14 +147,24 @@ class Fanout:
 
 
 def post(client, recipient: str, data: bytes) -> str:
-    """Send ``data`` to one connection: 'delivered', 'gone' or an error text."""
-    try:
-        client.post_to_connection(ConnectionId=recipient, Data=data)
-        return "delivered"
-    except client.exceptions.GoneException:
-        return "gone"
-    except ClientError as error:
-        return f"{recipient}: {error.response['Error'].get('Code')}"
+    """Send ``data`` to one connection: 'delivered', 'gone' or an error text.
+
+    A 429 (LimitExceededException) is retried here with short pauses, not by botocore,
+    whose backoff (up to 1 s, then 2 s) would carry a fan-out past a 3 s Lambda timeout
+    and lose the invocation's metrics with it.
+    """
+    for attempt in range(1, POST_ATTEMPTS + 1):
+        try:
+            client.post_to_connection(ConnectionId=recipient, Data=data)
+            return "delivered"
+        except client.exceptions.GoneException:
+            return "gone"
+        except client.exceptions.LimitExceededException:
+            if attempt < POST_ATTEMPTS:
+                time.sleep(random.uniform(0, RETRY_PAUSE_S * 2**attempt))
+        except ClientError as error:
+            return f"{recipient}: {error.response['Error'].get('Code')}"
+    return f"{recipient}: LimitExceededException after {POST_ATTEMPTS} attempts"
 
 
 def prune(row: dict) -> None:
@@ -166,12 +181,16 @@ def prune(row: dict) -> None:
         pass
 
 
-def broadcast(event: dict, payload: dict, *, exclude: str | None = None) -> Fanout:
+def encode(payload: dict) -> bytes:
+    return json.dumps(payload, ensure_ascii=False).encode()
+
+
+def broadcast(event: dict, payload: dict | bytes, *, exclude: str | None = None) -> Fanout:
     """Post ``payload`` to every active connection but ``exclude``, concurrently."""
     started = time.perf_counter()
     rows = [r for r in active_connections() if r["connection_id"]["S"] != exclude]
     client = management_client(event)
-    data = json.dumps(payload, ensure_ascii=False).encode()
+    data = payload if isinstance(payload, bytes) else encode(payload)
     outcomes = list(
         _fanout_pool.map(lambda row: post(client, row["connection_id"]["S"], data), rows)
     )
@@ -193,9 +212,8 @@ def broadcast(event: dict, payload: dict, *, exclude: str | None = None) -> Fano
 
 def reply(event: dict, payload: dict) -> None:
     """Post ``payload`` to the connection that sent ``event`` only."""
-    management_client(event).post_to_connection(
-        ConnectionId=connection_id(event), Data=json.dumps(payload, ensure_ascii=False).encode()
-    )
+    management_client(event).post_to_connection(ConnectionId=connection_id(event),
+                                                 Data=encode(payload))
 
 
 def emit_metrics(event: dict, fanout: Fanout | None = None) -> None:

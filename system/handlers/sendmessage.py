@@ -5,10 +5,12 @@ import uuid
 
 from system.handlers.chat import (
     HEARTBEAT,
+    MAX_POST_BYTES,
     MESSAGE_HISTORY_TABLE,
     broadcast,
     connection_id,
     dynamodb,
+    encode,
     metered,
     utc_now,
 )
@@ -16,8 +18,10 @@ from system.handlers.chat import (
 
 def send_message(event: dict, context):
     """A heartbeat ("ping") is answered "pong" and stored nowhere; an empty or
-    non-string message is refused with 400. API Gateway forwards these return
-    bodies to the client only where the route has a route response."""
+    non-string message, or one whose broadcast would pass API Gateway's 128 KB
+    @connections limit, is refused with 400 and stored nowhere. API Gateway
+    forwards these return bodies to the client only where the route has a route
+    response."""
     message = json.loads(event.get("body") or "{}").get("message", "")
     if message == HEARTBEAT:
         return {"statusCode": 200, "body": json.dumps({"message": "pong"})}, None
@@ -29,6 +33,21 @@ def send_message(event: dict, context):
     sender = connection_id(event)
     message_id = str(uuid.uuid4())
     sent_at = utc_now()
+    frame = {
+        "message": f"[{sent_at} - UTC]\n {sender}  {message}\n",
+        "type": "chat",
+        "message_id": message_id,
+        "sender": sender,
+        "sent_at": sent_at,
+        "text": message,
+    }
+    data = encode(frame)
+    if len(data) > MAX_POST_BYTES:  # the machine-readable copy of the text goes first
+        del frame["text"]
+        data = encode(frame)
+    if len(data) > MAX_POST_BYTES:
+        return {"statusCode": 400, "body": f"Message too long: {len(data)} bytes to broadcast, "
+                                           f"at most {MAX_POST_BYTES}"}, None
     dynamodb.put_item(
         TableName=MESSAGE_HISTORY_TABLE,
         Item={
@@ -38,17 +57,7 @@ def send_message(event: dict, context):
             "message": {"S": message},
         },
     )
-    fanout = broadcast(
-        event,
-        {
-            "message": f"[{sent_at} - UTC]\n {sender}  {message}\n",
-            "type": "chat",
-            "message_id": message_id,
-            "sender": sender,
-            "sent_at": sent_at,
-            "text": message,
-        },
-    )
+    fanout = broadcast(event, data)
     body = {"status": "sent", "message_id": message_id, "recipients": fanout.delivered}
     return {"statusCode": 200, "body": json.dumps(body)}, fanout
 

@@ -1,0 +1,174 @@
+"""The contract suite's target (a local stack, or ``--stack-file``), clients, tables, faults.
+
+Nothing here assumes a local target except the ``faults`` fixture, which skips
+the tests that need it where the stack file offers no control endpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import ssl
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+from contract_tests.client import SETTLE_TIMEOUT_S, ChatClient
+from system.local.launcher import LocalStackProcess
+from system.stackfile import StackFile
+
+settings.register_profile(
+    "ci", max_examples=10, stateful_step_count=12, deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+settings.register_profile(
+    "thorough", max_examples=200, stateful_step_count=40, deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+def pytest_addoption(parser):
+    parser.addoption("--stack-file", type=Path, default=None,
+                     help="run the contracts against this stack (default: a local stack)")
+    parser.addoption("--routes", type=Path, default=None,
+                     help="local stack only: run these handlers (a routes TOML file)")
+
+
+@pytest.fixture(scope="session")
+def stack(request) -> StackFile:
+    stack_file = request.config.getoption("--stack-file")
+    if stack_file is not None:
+        yield StackFile.read(stack_file)
+        return
+    routes = request.config.getoption("--routes")
+    process = LocalStackProcess(["--routes", str(routes)] if routes else [])
+    yield process.start()
+    process.stop()
+
+
+@pytest.fixture
+def clients(stack):
+    """``clients()`` opens a ChatClient on the stack; every frame any of them got must
+    follow the protocol, and all are closed after the test."""
+    opened: list[ChatClient] = []
+
+    def open_client() -> ChatClient:
+        client = ChatClient(stack.websocket_url)
+        opened.append(client)
+        client.whoami()
+        return client
+
+    yield open_client
+    for client in opened:
+        client.close()
+    violations = [v for client in opened for v in client.violations]
+    assert not violations, "frames outside the protocol:\n" + "\n".join(violations)
+
+
+class Tables:
+    """Reads of the chat's tables, strongly consistent, filtered to what a test made."""
+
+    def __init__(self, stack: StackFile) -> None:
+        self.client = stack.dynamodb_client()
+        self.names = stack.tables
+
+    def _scan(self, table: str) -> list[dict]:
+        items, kwargs = [], {"TableName": table, "ConsistentRead": True}
+        while True:
+            page = self.client.scan(**kwargs)
+            items.extend(page["Items"])
+            if "LastEvaluatedKey" not in page:
+                return items
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def active_ids(self) -> set[str]:
+        return {i["connection_id"]["S"] for i in self._scan(self.names["active_connections"])}
+
+    def messages_from(self, senders: set[str]) -> list[dict]:
+        return [
+            {"sender": i["connection_id"]["S"], "message": i["message"]["S"],
+             "message_id": i["message_id"]["S"], "timestamp": i["timestamp"]["S"]}
+            for i in self._scan(self.names["message_history"])
+            if i["connection_id"]["S"] in senders
+        ]
+
+    def session(self, connection_id: str) -> dict | None:
+        item = self.client.get_item(TableName=self.names["session_history"],
+                                    Key={"connection_id": {"S": connection_id}},
+                                    ConsistentRead=True).get("Item")
+        return {k: next(iter(v.values())) for k, v in item.items()} if item else None
+
+    def put_active(self, item: dict) -> None:
+        self.client.put_item(TableName=self.names["active_connections"], Item=item)
+
+    def delete_active(self, connection_id: str) -> None:
+        self.client.delete_item(TableName=self.names["active_connections"],
+                                Key={"connection_id": {"S": connection_id}})
+
+
+@pytest.fixture(scope="session")
+def tables(stack) -> Tables:
+    return Tables(stack)
+
+
+class Faults:
+    """The local stack's fault-injection control."""
+
+    def __init__(self, stack: StackFile) -> None:
+        self.endpoint = stack.control_endpoint
+        self.metrics_file = Path(stack.metrics_file) if stack.metrics_file else None
+        self._tls = ssl.create_default_context(cafile=stack.ca_bundle)
+
+    def _call(self, method: str, path: str, document: dict | None = None) -> dict:
+        request = urllib.request.Request(
+            f"{self.endpoint}/{path}", method=method,
+            data=json.dumps(document).encode() if document is not None else None,
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, context=self._tls, timeout=10) as response:
+            body = response.read()
+        return json.loads(body) if body else {}
+
+    def arm(self, **faults) -> dict:
+        return self._call("POST", "faults", faults)
+
+    def clear(self) -> dict:
+        return self._call("DELETE", "faults")
+
+    def state(self) -> dict:
+        return self._call("GET", "faults")
+
+    def emf_lines(self, predicate: Callable[[dict], bool],
+                  timeout: float = SETTLE_TIMEOUT_S) -> list[dict]:
+        """EMF documents the stack collected that match ``predicate``, waiting for the
+        first (an invocation's lines are written when it ends)."""
+        def found() -> list[dict]:
+            lines = self.metrics_file.read_text().splitlines()
+            return [doc for doc in map(json.loads, lines) if predicate(doc)]
+
+        eventually(lambda: bool(found()), "a matching EMF line", timeout)
+        return found()
+
+
+@pytest.fixture
+def faults(stack):
+    if not stack.control_endpoint:
+        pytest.skip("the target offers no fault injection (local stacks only)")
+    control = Faults(stack)
+    control.clear()
+    yield control
+    control.clear()
+
+
+def eventually(check: Callable[[], bool], what: str, timeout: float = SETTLE_TIMEOUT_S) -> None:
+    """For table state no client can observe as an event: check until true, bounded."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout} s: {what}")
+        time.sleep(0.05)

@@ -1,0 +1,83 @@
+"""Does the contract suite catch broken handlers? Run it against each mutant; each must fail.
+
+    python contract_tests/mutation_check.py [MUTANT ...]
+
+For each mutant in ``mutants/handlers.py`` (unpaginated scan, no Gone pruning,
+ping stored, sender excluded) it writes a routes file that runs the chat's
+routes through the mutant, runs ``pytest contract_tests -x`` on a local stack
+with those handlers, and reports the first test that caught it. Exits 1 if any
+mutant survives.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import tomllib
+from pathlib import Path
+
+from contract_tests.mutants.handlers import MUTANTS
+from system.local.routes import DEFAULT_ROUTES_FILE
+
+REPOSITORY = Path(__file__).resolve().parent.parent
+RUN_TIMEOUT_S = 600
+
+
+def mutant_routes(mutant: str) -> str:
+    """The chat's routes file, every function's handler taken from the mutant module."""
+    document = tomllib.loads(DEFAULT_ROUTES_FILE.read_text())
+    lines = [f'route_selection_expression = "{document["route_selection_expression"]}"', ""]
+    for name, spec in document["functions"].items():
+        module = spec["handler"].split(".")[-2]
+        attribute = "sendmessage_handler" if module == "sendmessage" else module
+        lines += [f"[functions.{name}]",
+                  f'handler = "contract_tests.mutants.handlers.{attribute}"',
+                  f'environment = {{ CHAT_MUTANT = "{mutant}" }}', ""]
+    for key, spec in document["routes"].items():
+        lines += [f'[routes."{key}"]', f'function = "{spec["function"]}"',
+                  f"route_response = {str(spec.get('route_response', False)).lower()}", ""]
+    return "\n".join(lines)
+
+
+def run_suite(routes: Path) -> tuple[int, str]:
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "contract_tests", "-x", "-q", "-p", "no:cacheprovider",
+         "--routes", str(routes)],
+        cwd=REPOSITORY, capture_output=True, text=True, timeout=RUN_TIMEOUT_S, check=False,
+        env={**os.environ, "HYPOTHESIS_PROFILE": os.environ.get("HYPOTHESIS_PROFILE", "ci")},
+    )
+    caught_by = re.findall(r"^FAILED (\S+)", result.stdout, re.MULTILINE)
+    return result.returncode, caught_by[0] if caught_by else result.stdout.strip()[-300:]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("mutants", nargs="*", metavar="MUTANT",
+                        help=f"some of {', '.join(MUTANTS)} (default: all)")
+    mutants = parser.parse_args(argv).mutants or list(MUTANTS)
+    unknown = set(mutants) - set(MUTANTS)
+    if unknown:
+        parser.error(f"unknown mutants {sorted(unknown)}; known: {', '.join(MUTANTS)}")
+    survivors = []
+    with tempfile.TemporaryDirectory(prefix="mutants-") as directory:
+        for mutant in mutants:
+            routes = Path(directory) / f"{mutant}.toml"
+            routes.write_text(mutant_routes(mutant))
+            started = time.perf_counter()
+            code, detail = run_suite(routes)
+            caught = code == 1
+            print(f"{mutant:<18} {'caught' if caught else 'SURVIVED'} "
+                  f"in {time.perf_counter() - started:5.1f} s  {detail}", flush=True)
+            if not caught:
+                survivors.append(mutant)
+    print(f"{len(mutants) - len(survivors)} of {len(mutants)} mutants caught")
+    return 1 if survivors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,107 @@
+"""Contracts of $connect and $disconnect: table state and notices to the others."""
+
+from __future__ import annotations
+
+import base64
+import os
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from contract_tests.conftest import eventually
+
+
+def joins_of(connection_id: str):
+    return lambda f: f.kind == "JoinNotice" and f.document["connection_id"] == connection_id
+
+
+def leaves_of(connection_id: str):
+    return lambda f: f.kind == "LeaveNotice" and f.document["connection_id"] == connection_id
+
+
+def parse_utc(text: str) -> datetime:
+    assert text.endswith("Z"), f"not UTC: {text}"
+    return datetime.fromisoformat(text)
+
+
+def test_connect_registers_and_tells_every_other_client_once(clients, tables):
+    before = datetime.now(UTC) - timedelta(seconds=5)
+    others = [clients(), clients()]
+    newcomer = clients()
+    me = newcomer.connection_id
+    assert me in tables.active_ids()
+    session = tables.session(me)
+    assert before <= parse_utc(session["connected_at"]) <= datetime.now(UTC) + timedelta(seconds=5)
+    assert session["source_ip"]
+    for other in others:
+        other.wait_for(joins_of(me))
+    newcomer.chat("barrier")  # every notice of the join went out before this broadcast
+    for client in [*others, newcomer]:
+        client.wait_for(lambda f: f.kind == "ChatBroadcast" and f.document.get("text") == "barrier")
+    assert [len(o.frames(joins_of(me))) for o in others] == [1, 1]
+    assert newcomer.frames(joins_of(me)) == []
+
+
+def test_disconnect_unregisters_closes_the_session_and_tells_the_others(clients, tables):
+    stays, also_stays, leaves = clients(), clients(), clients()
+    gone = leaves.connection_id
+    leaves.close()
+    for client in (stays, also_stays):
+        client.wait_for(leaves_of(gone))  # sent after the row is deleted and the session closed
+    assert gone not in tables.active_ids()
+    session = tables.session(gone)
+    connected, disconnected = parse_utc(session["connected_at"]), parse_utc(
+        session["disconnected_at"])
+    duration = float(session["duration_seconds"])
+    assert duration >= 0
+    assert abs((disconnected - connected).total_seconds() - duration) < 2
+    stays.chat("after-leave")
+    for client in (stays, also_stays):
+        client.wait_for(lambda f: f.document and f.document.get("text") == "after-leave")
+        assert len(client.frames(leaves_of(gone))) == 1
+
+
+def test_abrupt_drop_still_runs_disconnect(clients, tables):
+    observer, dropped = clients(), clients()
+    gone = dropped.connection_id
+    dropped.drop()
+    observer.wait_for(leaves_of(gone))
+    assert gone not in tables.active_ids()
+    assert "disconnected_at" in tables.session(gone)
+
+
+def a_connection_id_that_never_connected() -> str:
+    return base64.urlsafe_b64encode(os.urandom(11)).decode()
+
+
+def test_a_row_whose_connection_is_gone_is_pruned_at_the_next_broadcast(clients, tables):
+    """A row left by a lost $disconnect: the fan-out meets GoneException and deletes it."""
+    sender, other = clients(), clients()
+    stale = a_connection_id_that_never_connected()
+    hour_ago_ms = int(time.time() * 1000) - 3_600_000
+    tables.put_active({"connection_id": {"S": stale}, "connected_at_ms": {"N": str(hour_ago_ms)}})
+    text = f"prune-{uuid.uuid4()}"
+    sender.chat(text)
+    for client in (sender, other):
+        client.wait_for(lambda f: f.kind == "ChatBroadcast" and f.document.get("text") == text)
+    eventually(lambda: stale not in tables.active_ids(), "the stale row is pruned")
+
+
+def test_a_broadcast_reaches_connections_past_the_first_scan_page(clients, tables):
+    """Scan returns at most 1 MB a page. Rows of ~380 KB (young, so never pruned) push
+    live connections onto later pages; a handler that reads one page misses them."""
+    padding = "p" * 380_000
+    future_ms = str(int(time.time() * 1000) + 3_600_000)
+    bulky = [a_connection_id_that_never_connected() for _ in range(12)]
+    try:
+        for connection_id in bulky:
+            tables.put_active({"connection_id": {"S": connection_id},
+                               "connected_at_ms": {"N": future_ms}, "padding": {"S": padding}})
+        everyone = [clients() for _ in range(6)]
+        text = f"paged-{uuid.uuid4()}"
+        everyone[0].chat(text)
+        for client in everyone:
+            client.wait_for(lambda f: f.kind == "ChatBroadcast" and f.document.get("text") == text)
+    finally:
+        for connection_id in bulky:
+            tables.delete_active(connection_id)

@@ -1,0 +1,148 @@
+"""Contracts of sendmessage, the heartbeat, empty messages and $default."""
+
+from __future__ import annotations
+
+import uuid
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from contract_tests.strategies import (
+    HEARTBEAT,
+    chat_texts,
+    extra_fields,
+    garbage,
+    near_limit_sizes,
+    over_limit_sizes,
+    sized_text,
+)
+
+
+def chat_with_text(text: str):
+    return lambda f: f.kind == "ChatBroadcast" and f.document.get("text") == text
+
+
+def broadcasts_of(message_id: str):
+    return lambda f: f.kind == "ChatBroadcast" and f.document["message_id"] == message_id
+
+
+def barrier(sender, everyone) -> None:
+    """Once every client has this broadcast, whatever the sender sent before has settled."""
+    marker = f"barrier-{uuid.uuid4()}"
+    sender.chat(marker)
+    for client in everyone:
+        client.wait_for(chat_with_text(marker))
+
+
+def test_every_connection_gets_each_message_once_and_it_is_stored_once(clients, tables):
+    everyone = [clients() for _ in range(3)]
+    sender = everyone[0]
+
+    @given(text=chat_texts, extra=extra_fields)
+    def send(text, extra):
+        sender.send({"action": "sendmessage", "message": text, **extra})
+        frame = sender.wait_for(chat_with_text(text)).document
+        assert frame["sender"] == sender.connection_id
+        for client in everyone:
+            client.wait_for(broadcasts_of(frame["message_id"]))
+        [stored] = [m for m in tables.messages_from({sender.connection_id})
+                    if m["message_id"] == frame["message_id"]]
+        assert (stored["message"], stored["timestamp"]) == (text, frame["sent_at"])
+
+    send()
+    barrier(sender, everyone)
+    for client in everyone:
+        ids = [f.document["message_id"] for f in client.frames(lambda f: f.kind == "ChatBroadcast")]
+        assert len(ids) == len(set(ids)), "a broadcast arrived twice"
+    stored = tables.messages_from({sender.connection_id})
+    assert len(stored) == len({m["message_id"] for m in stored})
+    assert len(stored) == len(sender.frames(lambda f: f.kind == "ChatBroadcast"))
+
+
+def test_each_message_of_a_burst_arrives_once_in_no_promised_order(clients):
+    """The guarantee: exactly once per recipient. Not order: API Gateway invokes the
+    route concurrently and the fan-out is concurrent, so recipients may see a burst
+    from one sender in another order (as in AWS, where ordering needs e.g. SQS FIFO)."""
+    everyone = [clients() for _ in range(3)]
+    burst = [f"burst-{uuid.uuid4()}-{n}" for n in range(10)]
+    for text in burst:
+        everyone[0].chat(text)
+    for client in everyone:
+        for text in burst:
+            client.wait_for(chat_with_text(text))
+    barrier(everyone[1], everyone)
+    for client in everyone:
+        received = [f.document["text"] for f in client.frames(lambda f: f.kind == "ChatBroadcast")
+                    if f.document.get("text", "").startswith("burst-")]
+        assert sorted(received) == sorted(burst)
+
+
+def test_heartbeat_is_stored_nowhere_and_broadcast_to_no_one(clients, tables):
+    everyone = [clients() for _ in range(2)]
+    everyone[0].chat(HEARTBEAT)
+    barrier(everyone[0], everyone)
+    for client in everyone:
+        assert client.frames(chat_with_text(HEARTBEAT)) == []
+        assert client.frames(lambda f: f.kind == "Pong") == []  # no route response by default
+    assert HEARTBEAT not in [m["message"] for m in tables.messages_from({everyone[0].connection_id})]
+
+
+def test_empty_or_non_text_messages_are_refused(clients, tables):
+    sender, other = clients(), clients()
+
+    @given(message=st.sampled_from(["", None, 0, [], {}, True]))
+    def send(message):
+        sender.send({"action": "sendmessage", "message": message})
+        barrier(sender, [sender, other])
+
+    send()
+    barrier_count = len(sender.frames(lambda f: f.kind == "ChatBroadcast"))
+    assert len(other.frames(lambda f: f.kind == "ChatBroadcast")) == barrier_count
+    assert len(tables.messages_from({sender.connection_id})) == barrier_count  # barriers only
+
+
+def test_default_answers_the_sender_only_and_stores_nothing(clients, tables):
+    sender, bystander = clients(), clients()
+
+    @given(junk=garbage)
+    def send(junk):
+        before = len(sender.frames(lambda f: f.kind == "InvalidRequest"))
+        sender.send(junk)
+        sender.wait_for(lambda f: f.kind == "InvalidRequest", count=before + 1)
+
+    send()
+    barrier(sender, [sender, bystander])
+    assert bystander.frames(lambda f: f.kind == "InvalidRequest") == []
+    assert len(tables.messages_from({sender.connection_id})) == 1  # the barrier
+
+
+def test_near_the_limit_a_message_is_delivered_whole_or_refused_whole(clients, tables):
+    """The guarantee near 128 KB: stored and delivered to everyone, or neither; the
+    broadcast (the text plus its formatting) must itself fit API Gateway's limit."""
+    sender, other = clients(), clients()
+
+    @given(size=near_limit_sizes)
+    def send(size):
+        text = sized_text(size - 8) + uuid.uuid4().hex[:8]
+        sender.chat(text)
+        barrier(sender, [sender, other])
+        stored = [m for m in tables.messages_from({sender.connection_id}) if m["message"] == text]
+        got = [len(c.frames(lambda f: f.kind == "ChatBroadcast" and text in f.document["message"]))
+               for c in (sender, other)]
+        assert (len(stored), got) in [(1, [1, 1]), (0, [0, 0])]
+
+    send()
+
+
+def test_over_the_limit_the_connection_closes_1009_and_nothing_is_stored(clients, tables):
+    other = clients()
+
+    @given(size=over_limit_sizes)
+    def send(size):
+        sender = clients()
+        sender.chat(sized_text(size))
+        assert sender.closed() == 1009
+        barrier(other, [other])
+        assert tables.messages_from({sender.connection_id}) == []
+
+    send()
