@@ -1,6 +1,6 @@
 """Does the contract suite catch broken handlers? Run it against each mutant; each must fail.
 
-    python contract_tests/mutation_check.py [MUTANT ...]
+    python -m contract_tests.mutation_check [MUTANT ...]
 
 For each mutant in ``mutants/handlers.py`` (unpaginated scan, no Gone pruning,
 ping stored, sender excluded) it writes a routes file that runs the chat's
@@ -21,7 +21,7 @@ import time
 import tomllib
 from pathlib import Path
 
-from contract_tests.mutants.handlers import MUTANTS
+from contract_tests.mutants import MUTANT_NAMES
 from system.local.routes import DEFAULT_ROUTES_FILE
 
 REPOSITORY = Path(__file__).resolve().parent.parent
@@ -58,11 +58,11 @@ def run_suite(routes: Path) -> tuple[int, str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("mutants", nargs="*", metavar="MUTANT",
-                        help=f"some of {', '.join(MUTANTS)} (default: all)")
-    mutants = parser.parse_args(argv).mutants or list(MUTANTS)
-    unknown = set(mutants) - set(MUTANTS)
+                        help=f"some of {', '.join(MUTANT_NAMES)} (default: all)")
+    mutants = parser.parse_args(argv).mutants or list(MUTANT_NAMES)
+    unknown = set(mutants) - set(MUTANT_NAMES)
     if unknown:
-        parser.error(f"unknown mutants {sorted(unknown)}; known: {', '.join(MUTANTS)}")
+        parser.error(f"unknown mutants {sorted(unknown)}; known: {', '.join(MUTANT_NAMES)}")
     survivors = []
     with tempfile.TemporaryDirectory(prefix="mutants-") as directory:
         for mutant in mutants:

@@ -140,6 +140,15 @@ class ChatMachine(RuleBasedStateMachine):
     @rule(sender=clients)
     def ping(self, sender: str) -> None:
         self.sockets[sender].chat(HEARTBEAT)
+        self._barrier(sender)
+
+    def _barrier(self, sender: str) -> None:
+        """A ping causes no frame to wait for; a chat message after it, once everyone has
+        it, leaves the ping's invocation time to finish, so that its effects (if a broken
+        handler has any) show at this step and a failing run replays the same."""
+        marker = f"barrier-{len(self.model.stored)}"
+        self.send(sender, marker)
+        self._settle()
 
     @rule(sender=clients, junk=garbage)
     def send_garbage(self, sender: str, junk) -> None:

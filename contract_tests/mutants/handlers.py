@@ -11,6 +11,7 @@ import system.handlers.connect
 import system.handlers.default
 import system.handlers.disconnect
 import system.handlers.whoami
+from contract_tests.mutants import MUTANT_NAMES
 from system.handlers import chat, sendmessage
 
 
@@ -40,12 +41,7 @@ def sender_excluded():
         event, payload, exclude=chat.connection_id(event))
 
 
-MUTANTS = {
-    "unpaginated_scan": unpaginated_scan,
-    "no_gone_pruning": no_gone_pruning,
-    "ping_stored": ping_stored,
-    "sender_excluded": sender_excluded,
-}
+MUTANTS = {name: globals()[name] for name in MUTANT_NAMES}
 
 # The worker imports this module as every route's handler module; the mutant named
 # by the function's environment is applied once, at import, as a cold start would.
