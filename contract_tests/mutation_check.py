@@ -21,6 +21,8 @@ import time
 import tomllib
 from pathlib import Path
 
+import tomli_w
+
 from contract_tests.mutants import MUTANT_NAMES
 from system.local.routes import DEFAULT_ROUTES_FILE
 
@@ -31,17 +33,12 @@ RUN_TIMEOUT_S = 600
 def mutant_routes(mutant: str) -> str:
     """The chat's routes file, every function's handler taken from the mutant module."""
     document = tomllib.loads(DEFAULT_ROUTES_FILE.read_text())
-    lines = [f'route_selection_expression = "{document["route_selection_expression"]}"', ""]
-    for name, spec in document["functions"].items():
+    for spec in document["functions"].values():
         module = spec["handler"].split(".")[-2]
         attribute = "sendmessage_handler" if module == "sendmessage" else module
-        lines += [f"[functions.{name}]",
-                  f'handler = "contract_tests.mutants.handlers.{attribute}"',
-                  f'environment = {{ CHAT_MUTANT = "{mutant}" }}', ""]
-    for key, spec in document["routes"].items():
-        lines += [f'[routes."{key}"]', f'function = "{spec["function"]}"',
-                  f"route_response = {str(spec.get('route_response', False)).lower()}", ""]
-    return "\n".join(lines)
+        spec["handler"] = f"contract_tests.mutants.handlers.{attribute}"
+        spec["environment"] = {"CHAT_MUTANT": mutant}
+    return tomli_w.dumps(document)
 
 
 def run_suite(routes: Path) -> tuple[int, str]:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import tomllib
 import uuid
 
+import pytest
+import tomli_w
 from hypothesis import given
 from hypothesis import strategies as st
 
+from contract_tests.client import ChatClient
 from contract_tests.strategies import (
     HEARTBEAT,
     chat_texts,
@@ -16,6 +20,10 @@ from contract_tests.strategies import (
     over_limit_sizes,
     sized_text,
 )
+from system.local.launcher import LocalStackProcess
+from system.local.routes import DEFAULT_ROUTES_FILE
+
+REFUSAL_WAIT_S = 5
 
 
 def chat_with_text(text: str):
@@ -118,18 +126,27 @@ def test_default_answers_the_sender_only_and_stores_nothing(clients, tables):
 
 def test_near_the_limit_a_message_is_delivered_whole_or_refused_whole(clients, tables):
     """The guarantee near 128 KB: stored and delivered to everyone, or neither; the
-    broadcast (the text plus its formatting) must itself fit API Gateway's limit."""
+    broadcast (the text plus its formatting) must itself fit API Gateway's limit.
+    A refusal sends nothing on a one-way route, so the sender's own copy decides:
+    it arrives within REFUSAL_WAIT_S, or the message counts as refused."""
     sender, other = clients(), clients()
 
     @given(size=near_limit_sizes)
     def send(size):
         text = sized_text(size - 8) + uuid.uuid4().hex[:8]
+        carries = lambda f: f.kind == "ChatBroadcast" and text in f.document["message"]
         sender.chat(text)
-        barrier(sender, [sender, other])
+        try:
+            sender.wait_for(carries, timeout=REFUSAL_WAIT_S)
+        except AssertionError:
+            barrier(sender, [sender, other])
+            assert other.frames(carries) == [] and sender.frames(carries) == []
+            assert [m for m in tables.messages_from({sender.connection_id})
+                    if m["message"] == text] == []
+            return
+        other.wait_for(carries)
         stored = [m for m in tables.messages_from({sender.connection_id}) if m["message"] == text]
-        got = [len(c.frames(lambda f: f.kind == "ChatBroadcast" and text in f.document["message"]))
-               for c in (sender, other)]
-        assert (len(stored), got) in [(1, [1, 1]), (0, [0, 0])]
+        assert len(stored) == 1
 
     send()
 
@@ -146,3 +163,37 @@ def test_over_the_limit_the_connection_closes_1009_and_nothing_is_stored(clients
         assert tables.messages_from({sender.connection_id}) == []
 
     send()
+
+
+@pytest.fixture(scope="module")
+def two_way_stack(request, tmp_path_factory):
+    """The chat with a route response on sendmessage: its return bodies reach the sender."""
+    if request.config.getoption("--stack-file") is not None:
+        pytest.skip("needs a local stack whose routes the suite can set")
+    document = tomllib.loads(DEFAULT_ROUTES_FILE.read_text())
+    document["routes"]["sendmessage"]["route_response"] = True
+    routes = tmp_path_factory.mktemp("two-way") / "routes.toml"
+    routes.write_text(tomli_w.dumps(document))
+    process = LocalStackProcess(["--routes", str(routes)])
+    yield process.start()
+    process.stop()
+
+
+def test_with_a_route_response_the_sender_alone_gets_pong_and_refusals(two_way_stack):
+    sender, other = ChatClient(two_way_stack.websocket_url), ChatClient(
+        two_way_stack.websocket_url)
+    try:
+        sender.chat(HEARTBEAT)
+        sender.wait_for(lambda f: f.kind == "Pong")
+        sender.chat("")
+        sender.wait_for(lambda f: f.kind == "SendMessageRefused")
+        sender.chat("two-way")
+        accepted = sender.wait_for(lambda f: f.kind == "SendMessageAccepted").document
+        assert accepted["recipients"] == 2
+        other.wait_for(chat_with_text("two-way"))
+        assert other.frames(lambda f: f.kind in ("Pong", "SendMessageRefused",
+                                                 "SendMessageAccepted")) == []
+        assert sender.violations == other.violations == []
+    finally:
+        sender.close()
+        other.close()
