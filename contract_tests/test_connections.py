@@ -8,7 +8,7 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from contract_tests.conftest import eventually
+from contract_tests.tables import eventually
 
 
 def joins_of(connection_id: str):

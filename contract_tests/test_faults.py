@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 
-from contract_tests.conftest import eventually
+from contract_tests.tables import eventually
 from contract_tests.test_messages import barrier, chat_with_text
 
 
