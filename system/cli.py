@@ -9,6 +9,8 @@ import signal
 import sys
 from pathlib import Path
 
+from loadtest.run import add_arguments as add_load_arguments
+from loadtest.run import run as run_load
 from system.local.apigateway.limits import ApiLimits
 from system.local.dynamodb import BackendError
 from system.local.routes import DEFAULT_ROUTES_FILE, RouteConfigError
@@ -131,6 +133,25 @@ def _run_local(args) -> int:
     return 0
 
 
+def _add_load(subcommands) -> None:
+    load = subcommands.add_parser(
+        "load", help="a headless load run (Locust) with its summary and run directory",
+        description="Run the chat load test headless: a step shape of Locust chat users on a "
+                    "local stack (or --target STACKFILE); write a run directory and summary.",
+    )
+    add_load_arguments(load)
+    load.set_defaults(run=_run_load)
+
+
+def _run_load(args) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
+    try:
+        return run_load(args)
+    except (ValueError, OSError) as error:
+        print(f"chat-harness load: {error}", file=sys.stderr)
+        return 2
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="chat-harness",
@@ -138,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     subcommands = parser.add_subparsers(dest="command", required=True)
     _add_local(subcommands)
+    _add_load(subcommands)
     args = parser.parse_args(argv)
     return args.run(args)
 

@@ -1,0 +1,1 @@
+"""Locust load tests of the chat: users, fan-out measurement, load shapes."""

@@ -1,0 +1,163 @@
+"""The chat load test: ``locust -f loadtest/locustfile.py`` (web UI on :8089).
+
+With no ``--host`` and no ``--stack-file`` it starts a local stack for the run
+and stops it at the end; ``--host ws(s)://…`` or ``--stack-file`` target
+another. Users follow a step shape (``--steps 25,50 --step-hold 30``); each
+chats ``--messages-per-minute`` times a minute on an open schedule
+(``--schedule constant|poisson``) and sends a heartbeat every
+``--heartbeat-s``. Per-recipient latencies show live as FANOUT rows; at the
+end the fan-out report (delivery ratio, losses, last-recipient latency, HDR
+percentiles merged across workers) is printed and, with ``--run-dir``, written
+as ``summary.json`` with the encoded histograms.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+
+import gevent
+import locust  # noqa: F401 - first, so gevent patches sockets before anything else runs
+from locust import events
+from locust.runners import MasterRunner, WorkerRunner
+
+from loadtest.chat_user import ChatUser
+from loadtest.measurement import FanoutLedger
+from loadtest.shapes import StepShape, steps_from
+from system.local.launcher import LocalStackProcess
+from system.stackfile import StackFile
+
+log = logging.getLogger("chat_harness.load")
+SNAPSHOT_MESSAGE = "fanout_snapshot"
+SNAPSHOT_WAIT_S = 30
+
+
+class Chatter(ChatUser):
+    """The one user class of the run."""
+
+
+class Steps(StepShape):
+    """The run's step shape, configured from the command line at init."""
+
+
+@events.init_command_line_parser.add_listener
+def _options(parser) -> None:
+    group = parser.add_argument_group("chat-harness")
+    group.add_argument("--stack-file", default="", help="target this stack file's WebSocket URL")
+    group.add_argument("--steps", default="25,50", help="users per step, e.g. 100,250,500")
+    group.add_argument("--step-hold", type=float, default=30.0, help="seconds each step lasts")
+    group.add_argument("--step-spawn-rate", type=float, default=50.0, help="users started/s")
+    group.add_argument("--messages-per-minute", type=float, default=6.0,
+                       help="chat messages per user per minute")
+    group.add_argument("--schedule", choices=["constant", "poisson"], default="constant")
+    group.add_argument("--heartbeat-s", type=float, default=30.0, help="heartbeat interval")
+    group.add_argument("--settle-s", type=float, default=5.0,
+                       help="a connection closing this soon after a send is not expected to get it")
+    group.add_argument("--run-id", default="chat-harness",
+                       help="tag for this run's messages (the same on every worker)")
+    group.add_argument("--run-dir", default="", help="write summary.json and histograms here")
+
+
+class FanoutRun:
+    """The run's fan-out bookkeeping: this process's ledger, and (on the master or a
+    single process) every worker's snapshot, merged at the end."""
+
+    def __init__(self, environment) -> None:
+        self.environment = environment
+        self.options = environment.parsed_options
+        self.ledger = FanoutLedger()
+        self.snapshots: dict[str, dict] = {}  # worker -> its latest snapshot
+        self.workers = 0
+        self.stack = None
+
+    def configure_users(self) -> None:
+        o = self.options
+        ChatUser.ledger = self.ledger
+        ChatUser.run_id = o.run_id
+        ChatUser.heartbeat_s = o.heartbeat_s
+        ChatUser.messages_per_minute = o.messages_per_minute
+        ChatUser.poisson = o.schedule == "poisson"
+        StepShape.steps = tuple(steps_from([int(n) for n in o.steps.split(",")], o.step_hold))
+        StepShape.spawn_rate = o.step_spawn_rate
+
+    def find_target(self) -> None:
+        """--host, else the stack file, else a local stack started for the run."""
+        if self.environment.host:
+            return
+        if self.options.stack_file:
+            self.environment.host = StackFile.read(Path(self.options.stack_file)).websocket_url
+            return
+        self.stack = LocalStackProcess()
+        self.environment.host = self.stack.start().websocket_url
+        log.info("started a local stack for the run: %s", self.environment.host)
+
+    def report(self) -> dict:
+        snapshots = list(self.snapshots.values())
+        if not isinstance(self.environment.runner, MasterRunner):
+            snapshots.append(self.ledger.snapshot())
+        report = FanoutLedger.merge(snapshots, settle_s=self.options.settle_s)
+        summary = report.to_dict()
+        summary["workers"] = [
+            {"messages_sent": alone.messages_sent, "receipts": alone.fanout.count}
+            for alone in (FanoutLedger.merge([s], settle_s=self.options.settle_s)
+                          for s in snapshots)
+        ]
+        if self.options.run_dir:
+            run_dir = Path(self.options.run_dir)
+            run_dir.mkdir(parents=True, exist_ok=True)
+            (run_dir / "fanout.json").write_text(json.dumps(summary, indent=2) + "\n")
+            histograms = {name: getattr(report, name).encode()
+                          for name in ("fanout", "last_recipient", "sender_echo")}
+            (run_dir / "histograms.json").write_text(json.dumps(histograms, indent=2) + "\n")
+        return summary
+
+
+_run: FanoutRun | None = None
+
+
+@events.init.add_listener
+def _init(environment, **_) -> None:
+    global _run
+    _run = FanoutRun(environment)
+    _run.configure_users()
+    runner = environment.runner
+    if isinstance(runner, MasterRunner):
+        runner.register_message(SNAPSHOT_MESSAGE,
+                                lambda environment, msg, **_: _run.snapshots.update(
+                                    {msg.node_id: msg.data}))
+    if not isinstance(runner, WorkerRunner):
+        _run.find_target()
+
+
+@events.test_start.add_listener
+def _test_start(environment, **_) -> None:
+    """Every process: chat stops settle_s before the last step ends."""
+    ChatUser.stop_sending_at = (time.time() + StepShape.steps[-1].ends_at
+                                - _run.options.settle_s)
+
+
+@events.test_stop.add_listener
+def _test_stop(environment, **_) -> None:
+    runner = environment.runner
+    if isinstance(runner, WorkerRunner):
+        runner.send_message(SNAPSHOT_MESSAGE, _run.ledger.snapshot())
+    elif isinstance(runner, MasterRunner):
+        _run.workers = max(_run.workers, runner.worker_count)
+
+
+@events.quitting.add_listener
+def _quitting(environment, **_) -> None:
+    if isinstance(environment.runner, WorkerRunner):
+        return
+    deadline = time.monotonic() + SNAPSHOT_WAIT_S
+    while len(_run.snapshots) < _run.workers and time.monotonic() < deadline:
+        gevent.sleep(0.1)  # workers' snapshots arrive as messages, after their test_stop
+    if len(_run.snapshots) < _run.workers:
+        log.warning("only %d of %d workers sent their fan-out snapshot",
+                    len(_run.snapshots), _run.workers)
+    summary = _run.report()
+    print(json.dumps(summary, indent=2))
+    if _run.stack is not None:
+        _run.stack.stop()

@@ -1,0 +1,130 @@
+"""``chat-harness load``: a headless step run, its run directory, its summary and gates.
+
+Starts a local stack (or uses ``--target STACKFILE``), runs Locust headless
+with loadtest/locustfile.py (``--processes N`` for several worker processes),
+then writes into the run directory: Locust's CSVs and HTML report, the fan-out
+report with its encoded HDR histograms, the stack's EMF metric lines, and
+``summary.json``; prints a summary table and the run directory. ``--fail-if``
+gates ('delivery_ratio<1', 'last_recipient_ms.p95>1500') set the exit code.
+"""
+
+from __future__ import annotations
+
+import json
+import operator
+import re
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from system.local.launcher import LocalStackProcess
+from system.stackfile import StackFile
+
+LOCUSTFILE = Path(__file__).resolve().parent / "locustfile.py"
+RUN_TIMEOUT_MARGIN_S = 120
+_COMPARISONS = {"<=": operator.le, ">=": operator.ge, "<": operator.lt, ">": operator.gt,
+                "==": operator.eq, "!=": operator.ne}
+_GATE = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*(<=|>=|==|!=|<|>)\s*(-?[\d.]+)\s*$")
+
+
+@dataclass(frozen=True)
+class Gate:
+    """'delivery_ratio<1': the run fails if summary['delivery_ratio'] < 1."""
+
+    path: str
+    comparison: str
+    threshold: float
+
+    @classmethod
+    def parse(cls, text: str) -> Gate:
+        match = _GATE.match(text)
+        if match is None:
+            raise ValueError(f"--fail-if must look like 'delivery_ratio<1' or "
+                             f"'last_recipient_ms.p95>1500', not {text!r}")
+        return cls(match[1], match[2], float(match[3]))
+
+    def failed(self, summary: dict) -> bool:
+        value = summary
+        for key in self.path.split("."):
+            if not isinstance(value, dict) or key not in value:
+                raise ValueError(f"--fail-if {self}: the summary has no {self.path}")
+            value = value[key]
+        return _COMPARISONS[self.comparison](float(value), self.threshold)
+
+    def __str__(self) -> str:
+        return f"{self.path}{self.comparison}{self.threshold:g}"
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--target", type=Path, metavar="STACKFILE",
+                        help="run against this stack (default: a local stack for the run)")
+    parser.add_argument("--steps", default="25,50", help="users per step (default %(default)s)")
+    parser.add_argument("--step-hold", type=float, default=30.0,
+                        help="seconds per step (default %(default)s)")
+    parser.add_argument("--messages-per-minute", type=float, default=6.0,
+                        help="chat messages per user per minute (default %(default)s)")
+    parser.add_argument("--schedule", choices=["constant", "poisson"], default="constant")
+    parser.add_argument("--heartbeat-s", type=float, default=30.0,
+                        help="heartbeat interval (default %(default)s)")
+    parser.add_argument("--processes", type=int, default=1,
+                        help="Locust worker processes (default %(default)s)")
+    parser.add_argument("--run-dir", type=Path, help="default runs/<date-time>")
+    parser.add_argument("--fail-if", action="append", default=[], type=Gate.parse,
+                        metavar="EXPR", help="e.g. 'delivery_ratio<1' (repeatable)")
+
+
+def run(args) -> int:
+    run_dir = args.run_dir or Path("runs") / time.strftime("%Y%m%d-%H%M%S")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    steps = [int(n) for n in args.steps.split(",")]
+    duration = len(steps) * args.step_hold
+    stack = None if args.target else LocalStackProcess(state_dir=run_dir / "stack")
+    try:
+        target = StackFile.read(args.target) if args.target else stack.start()
+        print(f"Target {target.websocket_url}; steps {steps} x {args.step_hold:g} s; "
+              f"run directory {run_dir}", flush=True)
+        command = [
+            sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless",
+            "--host", target.websocket_url, "--csv", str(run_dir / "locust"),
+            "--html", str(run_dir / "locust.html"), "--only-summary",
+            "--steps", args.steps, "--step-hold", str(args.step_hold),
+            "--messages-per-minute", str(args.messages_per_minute),
+            "--schedule", args.schedule, "--heartbeat-s", str(args.heartbeat_s),
+            "--run-id", run_dir.name, "--run-dir", str(run_dir),
+        ]
+        if args.processes > 1:
+            command += ["--processes", str(args.processes)]
+        result = subprocess.run(command, timeout=duration + RUN_TIMEOUT_MARGIN_S, check=False)
+        if target.metrics_file and Path(target.metrics_file).exists():
+            shutil.copy(target.metrics_file, run_dir / "emf.jsonl")
+    finally:
+        if stack is not None:
+            stack.stop()
+    fanout_file = run_dir / "fanout.json"
+    if not fanout_file.exists():
+        print(f"chat-harness load: Locust ended ({result.returncode}) without a fan-out report; "
+              f"see {run_dir}", file=sys.stderr)
+        return 2
+    summary = {"users_peak": max(steps), **json.loads(fanout_file.read_text())}
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    print_summary(summary)
+    print(f"Run directory: {run_dir}")
+    failed = [gate for gate in args.fail_if if gate.failed(summary)]
+    for gate in failed:
+        print(f"FAILED gate: {gate}")
+    return 1 if failed else 0
+
+
+def print_summary(summary: dict) -> None:
+    print(f"users (peak)          {summary['users_peak']}")
+    print(f"messages sent         {summary['messages_sent']}")
+    print(f"deliveries            {summary['deliveries_received']} of "
+          f"{summary['deliveries_expected']} expected  (ratio {summary['delivery_ratio']:.4f}, "
+          f"lost {summary['lost']}, duplicated {summary['duplicated']})")
+    for name in ("fanout_ms", "last_recipient_ms", "sender_echo_ms"):
+        h = summary[name]
+        print(f"{name:<21} p50 {h['p50']:8.1f}  p95 {h['p95']:8.1f}  p99 {h['p99']:8.1f}  "
+              f"max {h['max']:8.1f}  (n={h['count']})")
