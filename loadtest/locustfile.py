@@ -24,6 +24,7 @@ from locust import events
 from locust.runners import MasterRunner, WorkerRunner
 
 from loadtest.chat_user import ChatUser
+from loadtest.generator import GeneratorMonitor, generator_health
 from loadtest.measurement import FanoutLedger
 from loadtest.shapes import StepShape, steps_from
 from system.local.launcher import LocalStackProcess
@@ -68,7 +69,10 @@ class FanoutRun:
         self.environment = environment
         self.options = environment.parsed_options
         self.ledger = FanoutLedger()
-        self.snapshots: dict[str, dict] = {}  # worker -> its latest snapshot
+        self.monitor = GeneratorMonitor()
+        self.started_at = 0.0
+        # worker -> {"ledger": its ledger's snapshot, "generator": its monitor's report}
+        self.snapshots: dict[str, dict] = {}
         self.workers = 0
         self.stack = None
 
@@ -93,12 +97,29 @@ class FanoutRun:
         self.environment.host = self.stack.start().websocket_url
         log.info("started a local stack for the run: %s", self.environment.host)
 
+    def own_snapshot(self) -> dict:
+        return {"ledger": self.ledger.snapshot(), "generator": self.monitor.report()}
+
     def report(self) -> dict:
-        snapshots = list(self.snapshots.values())
+        parts = list(self.snapshots.values())
         if not isinstance(self.environment.runner, MasterRunner):
-            snapshots.append(self.ledger.snapshot())
-        report = FanoutLedger.merge(snapshots, settle_s=self.options.settle_s)
+            parts.append(self.own_snapshot())
+        snapshots = [part["ledger"] for part in parts]
+        generators = [part["generator"] for part in parts]
+        settle = self.options.settle_s
+        report = FanoutLedger.merge(snapshots, settle_s=settle)
         summary = report.to_dict()
+        summary["generator"] = generator_health(generators)
+        summary["steps"] = []
+        for step in StepShape.steps:
+            window = (self.started_at + step.starts_at, self.started_at + step.ends_at)
+            figures = FanoutLedger.merge(snapshots, settle_s=settle, sent_between=window)
+            summary["steps"].append({
+                "users": step.users, "starts_at_s": step.starts_at, "ends_at_s": step.ends_at,
+                **{key: value for key, value in figures.to_dict().items()
+                   if key not in ("sender_echo_ms", "duplicated", "out_of_order")},
+                "generator": generator_health(generators, window),
+            })
         summary["workers"] = [
             {"messages_sent": alone.messages_sent, "receipts": alone.fanout.count}
             for alone in (FanoutLedger.merge([s], settle_s=self.options.settle_s)
@@ -133,16 +154,21 @@ def _init(environment, **_) -> None:
 
 @events.test_start.add_listener
 def _test_start(environment, **_) -> None:
-    """Every process: chat stops settle_s before the last step ends."""
-    ChatUser.stop_sending_at = (time.time() + StepShape.steps[-1].ends_at
+    """Every process: chat stops settle_s before the last step ends; the generator
+    is watched from now on."""
+    _run.started_at = time.time()
+    ChatUser.stop_sending_at = (_run.started_at + StepShape.steps[-1].ends_at
                                 - _run.options.settle_s)
+    if not isinstance(environment.runner, MasterRunner):
+        _run.monitor.start()
 
 
 @events.test_stop.add_listener
 def _test_stop(environment, **_) -> None:
     runner = environment.runner
+    _run.monitor.stop()
     if isinstance(runner, WorkerRunner):
-        runner.send_message(SNAPSHOT_MESSAGE, _run.ledger.snapshot())
+        runner.send_message(SNAPSHOT_MESSAGE, _run.own_snapshot())
     elif isinstance(runner, MasterRunner):
         _run.workers = max(_run.workers, runner.worker_count)
 

@@ -395,7 +395,8 @@ class FanoutLedger:
         }
 
     @staticmethod
-    def merge(snapshots: list[dict], *, settle_s: float = 5.0) -> FanoutReport:
+    def merge(snapshots: list[dict], *, settle_s: float = 5.0,
+              sent_between: tuple[float, float] | None = None) -> FanoutReport:
         """Merge every process's snapshot into the run's report.
 
         A message's expected recipients are the connections, across all snapshots, opened
@@ -405,6 +406,10 @@ class FanoutLedger:
         unexpected. Any other receipt (on a connection opened after the send or closed
         before it, or of a message no snapshot recorded as sent) is ``unexpected``.
         Unexpected and duplicate receipts do not count towards ``deliveries_received``.
+
+        With ``sent_between=(start, end)`` only messages sent in that window count (one
+        step of a step run): their fan-out histogram is rebuilt from their receipts, and
+        the sender-echo histogram, which receipts do not distinguish, stays empty.
         """
         if settle_s < 0:
             raise ValueError("settle_s must not be negative")
@@ -420,12 +425,14 @@ class FanoutLedger:
             for _key, opened, closed in snapshot["connections"]:
                 intervals.append((float(opened), math.inf if closed is None else float(closed)))
             for message_id, _sender, _seq, _intended_at, sent in snapshot["sent"]:
-                sent_at.setdefault(message_id, float(sent))
-            duplicated += snapshot["duplicated"]
-            out_of_order += snapshot["out_of_order"]
-            fanout.merge(LatencyHistogram._from_snapshot(snapshot["histograms"]["fanout"]))
-            sender_echo.merge(
-                LatencyHistogram._from_snapshot(snapshot["histograms"]["sender_echo"]))
+                if sent_between is None or sent_between[0] <= sent < sent_between[1]:
+                    sent_at.setdefault(message_id, float(sent))
+            if sent_between is None:
+                duplicated += snapshot["duplicated"]
+                out_of_order += snapshot["out_of_order"]
+                fanout.merge(LatencyHistogram._from_snapshot(snapshot["histograms"]["fanout"]))
+                sender_echo.merge(
+                    LatencyHistogram._from_snapshot(snapshot["histograms"]["sender_echo"]))
 
         expected = _expected_counts(sent_at, intervals, settle_s)
 
@@ -436,8 +443,12 @@ class FanoutLedger:
             for message_id, (connections, delays) in snapshot["receipts"].items():
                 sent = sent_at.get(message_id)
                 if sent is None:
-                    unexpected += len(connections)
+                    if sent_between is None:
+                        unexpected += len(connections)
                     continue
+                if sent_between is not None:
+                    for delay in delays:
+                        fanout.record(delay * 1000)
                 deadline = sent + settle_s
                 count, last = 0, -math.inf
                 for index, delay in zip(connections, delays, strict=True):

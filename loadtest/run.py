@@ -89,7 +89,7 @@ def run(args) -> int:
         command = [
             sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless",
             "--host", target.websocket_url, "--csv", str(run_dir / "locust"),
-            "--html", str(run_dir / "locust.html"), "--only-summary",
+            "--html", str(run_dir / "locust.html"),
             "--steps", args.steps, "--step-hold", str(args.step_hold),
             "--messages-per-minute", str(args.messages_per_minute),
             "--schedule", args.schedule, "--heartbeat-s", str(args.heartbeat_s),
@@ -128,3 +128,13 @@ def print_summary(summary: dict) -> None:
         h = summary[name]
         print(f"{name:<21} p50 {h['p50']:8.1f}  p95 {h['p95']:8.1f}  p99 {h['p99']:8.1f}  "
               f"max {h['max']:8.1f}  (n={h['count']})")
+    print("step  users  messages  delivery  fanout p50/p95 ms    last recipient p50/p95 ms")
+    for number, step in enumerate(summary["steps"], 1):
+        fan, last = step["fanout_ms"], step["last_recipient_ms"]
+        flag = "  GENERATOR SATURATED" if step["generator"]["saturated"] else ""
+        print(f"{number:>4}  {step['users']:>5}  {step['messages_sent']:>8}  "
+              f"{step['delivery_ratio']:>8.4f}  {fan['p50']:>8.1f} / {fan['p95']:<8.1f}  "
+              f"{last['p50']:>8.1f} / {last['p95']:<8.1f}{flag}")
+    if summary["generator"]["saturated"]:
+        print("The load generator was saturated (CPU or event-loop lag): latencies in the "
+              "flagged steps are partly its own. Use --processes, or fewer users per process.")

@@ -31,6 +31,10 @@ def test_a_smoke_run_delivers_every_message(tmp_path):
     assert summary["messages_sent"] > 0
     assert summary["delivery_ratio"] == 1 and summary["lost"] == summary["duplicated"] == 0
     assert summary["last_recipient_ms"]["count"] == summary["messages_sent"]
+    [step] = summary["steps"]
+    assert step["users"] == 50 and step["messages_sent"] == summary["messages_sent"]
+    assert step["delivery_ratio"] == 1
+    assert summary["generator"]["processes"][0]["cpu_percent_max"] > 0
     for name in ("locust_stats.csv", "locust_stats_history.csv", "emf.jsonl", "histograms.json"):
         assert (tmp_path / name).exists(), name
     histograms = json.loads((tmp_path / "histograms.json").read_text())
