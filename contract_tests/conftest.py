@@ -7,29 +7,17 @@ the tests that need it where the stack file offers no control endpoint.
 from __future__ import annotations
 
 import json
-import os
 import ssl
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, settings
 
 from contract_tests.client import SETTLE_TIMEOUT_S, ChatClient
 from contract_tests.tables import Tables, eventually
 from system.local.launcher import LocalStackProcess
 from system.stackfile import StackFile
-
-settings.register_profile(
-    "ci", max_examples=10, stateful_step_count=12, deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-)
-settings.register_profile(
-    "thorough", max_examples=200, stateful_step_count=40, deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-)
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 def pytest_addoption(parser):
