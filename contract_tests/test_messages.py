@@ -23,7 +23,7 @@ from contract_tests.strategies import (
 from system.local.launcher import LocalStackProcess
 from system.local.routes import DEFAULT_ROUTES_FILE
 
-REFUSAL_WAIT_S = 5
+REFUSAL_WAIT_S = 8
 
 
 def chat_with_text(text: str):
