@@ -18,6 +18,7 @@ import gevent
 import websocket
 from locust import User, constant, task
 
+from loadtest.live import FanoutDelta
 from loadtest.measurement import ChatPayload, FanoutLedger
 
 HEARTBEAT = json.dumps({"action": "sendmessage", "message": "ping"})
@@ -31,6 +32,7 @@ class ChatUser(User):
     abstract = True
     wait_time = constant(0)  # chat() sleeps until its message's intended time
     ledger: FanoutLedger
+    live = FanoutDelta()  # this process's news for the web UI
     run_id: str
     heartbeat_s: float = 30.0
     messages_per_minute: float = 6.0
@@ -62,7 +64,7 @@ class ChatUser(User):
         self.stopping = True
         gevent.killall(self.greenlets, block=False)
         if self.ws is not None:
-            self.ledger.connection_closed(self.connection, time.time())
+            self._closed(time.time())
             self.ws.close()
 
     def _connect(self) -> None:
@@ -76,7 +78,13 @@ class ChatUser(User):
         self._fire("WS", "connect", started)
         self.generation += 1
         self.connection = f"{self.key}/{self.generation}"
-        self.ledger.connection_opened(self.connection, time.time())
+        now = time.time()
+        self.ledger.connection_opened(self.connection, now)
+        self.live.opened.append(now)
+
+    def _closed(self, at: float) -> None:
+        self.ledger.connection_closed(self.connection, at)
+        self.live.closed.append(at)
 
     def _fire(self, kind: str, name: str, started: float, exception: Exception | None = None,
               response_time: float | None = None) -> None:
@@ -105,6 +113,7 @@ class ChatUser(User):
         self.seq += 1
         self.next_intended += self._interval()
         self.ledger.message_sent(payload)
+        self.live.sent.append((payload.message_id, payload.sent_at))
         self._send(json.dumps({"action": "sendmessage", "message": payload.encode()}), "chat")
 
     def _heartbeat(self) -> None:
@@ -133,7 +142,7 @@ class ChatUser(User):
             self._on_frame(frame, time.time())
 
     def _reconnect(self) -> None:
-        self.ledger.connection_closed(self.connection, time.time())
+        self._closed(time.time())
         self._fire("WS", "reconnect", time.perf_counter())
         self._connect()
 
@@ -149,5 +158,6 @@ class ChatUser(User):
             return
         own = payload.sender == self.key
         latency = self.ledger.received(self.connection, payload, at, own=own)
+        self.live.receipts.append((payload.message_id, latency / 1000))
         self._fire("FANOUT", "sender echo" if own else "per-recipient", 0.0,
                    response_time=latency)

@@ -18,6 +18,7 @@ import logging
 import time
 from pathlib import Path
 
+import flask
 import gevent
 import locust  # noqa: F401 - first, so gevent patches sockets before anything else runs
 from locust import events
@@ -25,6 +26,7 @@ from locust.runners import MasterRunner, WorkerRunner
 
 from loadtest.chat_user import ChatUser
 from loadtest.generator import GeneratorMonitor, generator_health
+from loadtest.live import LiveFanout
 from loadtest.measurement import FanoutLedger
 from loadtest.shapes import StepShape, steps_from
 from system.local.launcher import LocalStackProcess
@@ -150,6 +152,49 @@ def _init(environment, **_) -> None:
                                     {msg.node_id: msg.data}))
     if not isinstance(runner, WorkerRunner):
         _run.find_target()
+    if environment.web_ui is not None:
+        _add_fanout_tab(environment)
+    if not isinstance(runner, MasterRunner | WorkerRunner):
+        gevent.spawn(_fold_own_news)
+
+
+LIVE_REPORT_EVERY_S = 2.0
+_live = LiveFanout()
+
+
+@events.report_to_master.add_listener
+def _report_to_master(client_id, data, **_) -> None:
+    data["fanout"] = ChatUser.live.take()
+
+
+@events.worker_report.add_listener
+def _worker_report(client_id, data, **_) -> None:
+    if "fanout" in data:
+        _live.add(data["fanout"])
+
+
+def _fold_own_news() -> None:
+    """Without workers, this process's users are the news."""
+    while True:
+        _live.add(ChatUser.live.take())
+        gevent.sleep(LIVE_REPORT_EVERY_S)
+
+
+def _add_fanout_tab(environment) -> None:
+    """A 'Fan-out' tab in the web UI, refreshed with the stats."""
+    web_ui = environment.web_ui
+    web_ui.template_args["extended_tabs"] = [{"title": "Fan-out", "key": "fanout"}]
+    web_ui.template_args["extended_tables"] = [{"key": "fanout", "structure": [
+        {"key": "figure", "title": "Figure"}, {"key": "value", "title": "Value"}]}]
+
+    @web_ui.app.after_request
+    def _with_fanout(response):
+        if flask.request.path != "/stats/requests" or not response.is_json:
+            return response
+        rows = _live.rows(environment.runner.user_count)
+        response.set_data(json.dumps(
+            {**response.json, "extended_stats": [{"key": "fanout", "data": rows}]}))
+        return response
 
 
 @events.test_start.add_listener
