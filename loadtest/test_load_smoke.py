@@ -10,7 +10,7 @@ import pytest
 
 from loadtest.measurement import merge_histograms
 
-SMOKE = ["--steps", "50", "--step-hold", "20", "--messages-per-minute", "12",
+SMOKE = ["--steps", "50", "--step-hold", "20", "--messages-per-minute", "6",
          "--heartbeat-s", "5", "--fail-if", "delivery_ratio<1"]
 
 
