@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from system.local.launcher import LocalStackProcess
+from system.local.processes import free_port
 from system.stackfile import StackFile
 
 LOCUSTFILE = Path(__file__).resolve().parent / "locustfile.py"
@@ -95,8 +96,11 @@ def run(args) -> int:
             "--schedule", args.schedule, "--heartbeat-s", str(args.heartbeat_s),
             "--run-id", run_dir.name, "--run-dir", str(run_dir),
         ]
-        if args.processes > 1:
-            command += ["--processes", str(args.processes)]
+        if args.processes > 1:  # the master listens on loopback only, on a free port
+            port = str(free_port())
+            command += ["--processes", str(args.processes), "--master-bind-host", "127.0.0.1",
+                        "--master-bind-port", port, "--master-host", "127.0.0.1",
+                        "--master-port", port]
         result = subprocess.run(command, timeout=duration + RUN_TIMEOUT_MARGIN_S, check=False)
         if target.metrics_file and Path(target.metrics_file).exists():
             shutil.copy(target.metrics_file, run_dir / "emf.jsonl")
