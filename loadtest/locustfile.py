@@ -159,24 +159,36 @@ def _init(environment, **_) -> None:
 
 
 LIVE_REPORT_EVERY_S = 2.0
+LIVE_HEALTH_WINDOW_S = 10.0
 _live = LiveFanout()
+
+
+_generators: dict[str, dict] = {}  # process -> its latest health, for the web UI
 
 
 @events.report_to_master.add_listener
 def _report_to_master(client_id, data, **_) -> None:
     data["fanout"] = ChatUser.live.take()
+    data["generator"] = generator_health([_run.monitor.report()], _recent())
 
 
 @events.worker_report.add_listener
 def _worker_report(client_id, data, **_) -> None:
     if "fanout" in data:
         _live.add(data["fanout"])
+    if "generator" in data:
+        _generators[client_id] = data["generator"]
+
+
+def _recent() -> tuple[float, float]:
+    return (time.time() - LIVE_HEALTH_WINDOW_S, time.time())
 
 
 def _fold_own_news() -> None:
     """Without workers, this process's users are the news."""
     while True:
         _live.add(ChatUser.live.take())
+        _generators["local"] = generator_health([_run.monitor.report()], _recent())
         gevent.sleep(LIVE_REPORT_EVERY_S)
 
 
@@ -192,6 +204,15 @@ def _add_fanout_tab(environment) -> None:
         if flask.request.path != "/stats/requests" or not response.is_json:
             return response
         rows = _live.rows(environment.runner.user_count)
+        processes = [p for health in _generators.values() for p in health["processes"]]
+        if processes:
+            saturated = [p["process"] for p in processes if p["saturated"]]
+            rows.append({"figure": f"generator (last {LIVE_HEALTH_WINDOW_S:.0f} s): "
+                                   "CPU % max / loop lag ms max",
+                         "value": f"{max(p['cpu_percent_max'] for p in processes):.0f} / "
+                                  f"{max(p['loop_lag_ms_max'] for p in processes):.0f}"
+                                  + (f"  SATURATED: {', '.join(saturated)}" if saturated
+                                     else "")})
         response.set_data(json.dumps(
             {**response.json, "extended_stats": [{"key": "fanout", "data": rows}]}))
         return response
