@@ -24,6 +24,7 @@ from loadtest.measurement import ChatPayload, FanoutLedger
 HEARTBEAT = json.dumps({"action": "sendmessage", "message": "ping"})
 CONNECT_TIMEOUT_S = 30
 RECONNECT_PAUSE_S = 1.0
+YIELD_EVERY_S = 0.005
 
 
 class ChatUser(User):
@@ -138,7 +139,14 @@ class ChatUser(User):
         self._fire("WS", name, started)
 
     def _listen(self) -> None:
+        """Receive until the user stops. recv() only yields to other greenlets when its
+        socket is empty, so under a flood the listener yields every YIELD_EVERY_S itself,
+        lest it starve every other user's heartbeat and schedule."""
+        yielded = time.perf_counter()
         while not self.stopping:
+            if time.perf_counter() - yielded > YIELD_EVERY_S:
+                gevent.sleep(0)
+                yielded = time.perf_counter()
             try:
                 frame = self.ws.recv()
             except Exception:  # noqa: BLE001 - a closed or broken socket: reconnect
