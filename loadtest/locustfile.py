@@ -112,6 +112,7 @@ class FanoutRun:
         report = FanoutLedger.merge(snapshots, settle_s=settle)
         summary = report.to_dict()
         summary["generator"] = generator_health(generators)
+        summary["started_at"] = self.started_at
         summary["steps"] = []
         for step in StepShape.steps:
             window = (self.started_at + step.starts_at, self.started_at + step.ends_at)

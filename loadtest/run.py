@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from system.local.lambda_runtime.logs import INVOCATIONS_LOG, OPERATIONS_LOG
 from system.local.launcher import LocalStackProcess
 from system.local.processes import free_port
 from system.stackfile import StackFile
@@ -77,12 +78,21 @@ def add_arguments(parser) -> None:
                         metavar="EXPR", help="e.g. 'delivery_ratio<1' (repeatable)")
 
 
-def run(args) -> int:
-    run_dir = args.run_dir or Path("runs") / time.strftime("%Y%m%d-%H%M%S")
+def load_parameters(args) -> dict:
+    """What shapes the load: recorded in summary.json so that a run can be replayed."""
+    return {"steps": [int(n) for n in args.steps.split(",")], "step_hold_s": args.step_hold,
+            "messages_per_minute": args.messages_per_minute, "schedule": args.schedule,
+            "heartbeat_s": args.heartbeat_s, "processes": args.processes}
+
+
+def run(args, stack_arguments: list[str] | None = None) -> int:
+    """One load run; ``stack_arguments`` go to the local stack started for it."""
+    run_dir = args.run_dir = args.run_dir or Path("runs") / time.strftime("%Y%m%d-%H%M%S")
     run_dir.mkdir(parents=True, exist_ok=True)
     steps = [int(n) for n in args.steps.split(",")]
     duration = len(steps) * args.step_hold
-    stack = None if args.target else LocalStackProcess(state_dir=run_dir / "stack")
+    stack = None if args.target else LocalStackProcess(stack_arguments, state_dir=run_dir / "stack")
+    target = None
     try:
         target = StackFile.read(args.target) if args.target else stack.start()
         print(f"Target {target.websocket_url}; steps {steps} x {args.step_hold:g} s; "
@@ -102,17 +112,21 @@ def run(args) -> int:
                         "--master-bind-port", port, "--master-host", "127.0.0.1",
                         "--master-port", port]
         result = subprocess.run(command, timeout=duration + RUN_TIMEOUT_MARGIN_S, check=False)
-        if target.metrics_file and Path(target.metrics_file).exists():
-            shutil.copy(target.metrics_file, run_dir / "emf.jsonl")
     finally:
         if stack is not None:
-            stack.stop()
+            stack.stop()  # after the last $disconnect has run and been logged
+        if target is not None:
+            copy_stack_logs(target, run_dir)
     fanout_file = run_dir / "fanout.json"
     if not fanout_file.exists():
         print(f"chat-harness load: Locust ended ({result.returncode}) without a fan-out report; "
               f"see {run_dir}", file=sys.stderr)
         return 2
-    summary = {"users_peak": max(steps), **json.loads(fanout_file.read_text())}
+    summary = {"users_peak": max(steps), **json.loads(fanout_file.read_text()),
+               "ended_at": time.time(), "load": load_parameters(args),
+               "stack": {"kind": target.kind, "region": target.region, "tables": target.tables,
+                         "dynamodb_backend": target.dynamodb_backend,
+                         "capacity_fidelity": target.capacity_fidelity}}
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     print_summary(summary)
     print(f"Run directory: {run_dir}")
@@ -120,6 +134,16 @@ def run(args) -> int:
     for gate in failed:
         print(f"FAILED gate: {gate}")
     return 1 if failed else 0
+
+
+def copy_stack_logs(target: StackFile, run_dir: Path) -> None:
+    """A local stack's EMF lines, DynamoDB operations and invocations, into the run directory."""
+    logs = Path(target.logs_dir) if target.logs_dir else None
+    for source, name in ((target.metrics_file and Path(target.metrics_file), "emf.jsonl"),
+                         (logs and logs / OPERATIONS_LOG, OPERATIONS_LOG),
+                         (logs and logs / INVOCATIONS_LOG, INVOCATIONS_LOG)):
+        if source and source.exists():
+            shutil.copy(source, run_dir / name)
 
 
 def print_summary(summary: dict) -> None:

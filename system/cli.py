@@ -11,10 +11,16 @@ from pathlib import Path
 
 from loadtest.run import add_arguments as add_load_arguments
 from loadtest.run import run as run_load
+from reports.report import add_arguments as add_report_arguments
+from reports.report import run as run_report
+from reports.verify import add_arguments as add_verify_arguments
+from reports.verify import run as run_verify
 from system.local.apigateway.limits import ApiLimits
+from system.local.capacity import parse_provisioned
 from system.local.dynamodb import BackendError
 from system.local.routes import DEFAULT_ROUTES_FILE, RouteConfigError
 from system.local.stack import LocalStack, LocalStackOptions
+from system.provision import Capacity
 
 
 def _positive_float(text: str) -> float:
@@ -29,6 +35,20 @@ def _positive_int(text: str) -> int:
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be positive, got {text}")
     return value
+
+
+def _non_negative_float(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
+
+
+def _provisioned(text: str) -> tuple[str, Capacity]:
+    try:
+        return parse_provisioned(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def _port(text: str) -> int:
@@ -76,6 +96,14 @@ def _add_local(subcommands) -> None:
     local.add_argument("--connect-rate", type=_positive_float,
                        default=limits.new_connections_per_s, metavar="PER_SECOND",
                        help="new connections per second (default %(default)s)")
+    local.add_argument("--provisioned", action="append", default=[], type=_provisioned,
+                       metavar="TABLE=RCU/WCU",
+                       help="provision TABLE and enforce its capacity per second, answering "
+                            "ProvisionedThroughputExceededException (repeatable)")
+    local.add_argument("--burst-seconds", type=_non_negative_float,
+                       default=defaults.burst_s, metavar="SECONDS",
+                       help="unused capacity a provisioned table keeps as burst credit "
+                            "(default %(default)s, DynamoDB's)")
     local.add_argument("-v", "--verbose", action="store_true", help="log every invocation and connection")
     local.set_defaults(run=_run_local)
 
@@ -85,7 +113,8 @@ def _options(args) -> LocalStackOptions:
         host=args.host, port=args.port, management_port=args.management_port, stage=args.stage,
         region=args.region, dynamodb=args.dynamodb, routes_file=args.routes,
         state_dir=args.state_dir, stack_file=args.stack_file, concurrency=args.concurrency,
-        lambda_timeout_s=args.lambda_timeout,
+        lambda_timeout_s=args.lambda_timeout, provisioned=dict(args.provisioned),
+        burst_s=args.burst_seconds,
         limits=ApiLimits(
             frame_bytes=args.frame_limit, message_bytes=args.message_limit,
             idle_timeout_s=args.idle_timeout, max_duration_s=args.max_duration,
@@ -144,11 +173,58 @@ def _add_load(subcommands) -> None:
 
 
 def _run_load(args) -> int:
+    """The load run, then its capacity report (a report that fails loses no run data)."""
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
     try:
-        return run_load(args)
+        code = run_load(args)
     except (ValueError, OSError) as error:
         print(f"chat-harness load: {error}", file=sys.stderr)
+        return 2
+    if (args.run_dir / "summary.json").exists():
+        try:
+            run_report(args)
+        except (ValueError, OSError) as error:
+            print(f"chat-harness load: no capacity report: {error}", file=sys.stderr)
+    return code
+
+
+def _add_report(subcommands) -> None:
+    report = subcommands.add_parser(
+        "report", help="size DynamoDB from a load run: report.html, report.md, capacity.json",
+        description="Build the capacity report of a run directory: consumption per route, "
+                    "table and second, scaling against N, a provisioned recommendation and "
+                    "monthly costs for a target workload, break points.",
+    )
+    add_report_arguments(report)
+    report.set_defaults(run=_run_report)
+
+
+def _run_report(args) -> int:
+    try:
+        return run_report(args)
+    except (ValueError, OSError) as error:
+        print(f"chat-harness report: {error}", file=sys.stderr)
+        return 2
+
+
+def _add_verify(subcommands) -> None:
+    verify = subcommands.add_parser(
+        "verify", help="replay a run with the tables provisioned at the report's "
+                       "recommendation, and at half of it; count throttled requests",
+        description="Replay RUN_DIR's load shape on a local stack whose capacity governor "
+                    "enforces the recommended RCU/WCU per table, then half of it. Exit 1 if "
+                    "the recommendation saw throttling.",
+    )
+    add_verify_arguments(verify)
+    verify.set_defaults(run=_run_verify)
+
+
+def _run_verify(args) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
+    try:
+        return run_verify(args)
+    except (ValueError, OSError) as error:
+        print(f"chat-harness verify: {error}", file=sys.stderr)
         return 2
 
 
@@ -160,6 +236,8 @@ def main(argv: list[str] | None = None) -> int:
     subcommands = parser.add_subparsers(dest="command", required=True)
     _add_local(subcommands)
     _add_load(subcommands)
+    _add_report(subcommands)
+    _add_verify(subcommands)
     args = parser.parse_args(argv)
     return args.run(args)
 

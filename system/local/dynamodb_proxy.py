@@ -1,47 +1,91 @@
-"""A pass-through proxy in front of DynamoDB, where the stack can answer for the table.
+"""A proxy in front of DynamoDB, where the local stack answers for the tables and watches them.
 
-The Lambda workers reach DynamoDB through it; it forwards every call unchanged,
-except where an armed fault throttles the table, when it answers as DynamoDB
-does: HTTP 400 ``ProvisionedThroughputExceededException`` (which botocore
-retries). Test clients read the tables directly, never throttled.
+The Lambda workers reach DynamoDB through it. It forwards every call unchanged, and:
+- answers ``ProvisionedThroughputExceededException`` (HTTP 400, which botocore
+  retries) where an armed fault throttles the table, or where the capacity
+  governor finds the table's provisioned capacity spent;
+- writes one JSON line per operation to the operations log: the capacity the
+  backend reported, the capacity DynamoDB's documented rules give for the same
+  items (``reports.capacity_model``), the bytes read or written, and the Lambda
+  invocation and route that made the call (headers the local Lambda runtime adds).
+
+For a single-item write the rules need the stored item before it (and after an
+UpdateItem): the proxy reads it with a GetItem of its own, which is neither logged
+nor governed. Test clients read the tables directly, never throttled.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import time
+from pathlib import Path
 
 from aiohttp import ClientSession, web
 
+from reports.capacity_model import item_size, modelled_capacity
+from system.local.capacity import READ_OPERATIONS, CapacityGovernor
 from system.local.faults import Faults
+from system.local.lambda_runtime.worker import INVOCATION_HEADER, ROUTE_HEADER
 
 log = logging.getLogger("chat_harness.dynamodb")
 
+_TARGET_PREFIX = "DynamoDB_20120810."
 _HOP_BY_HOP = {"host", "content-length", "transfer-encoding", "connection", "keep-alive"}
 _THROTTLED = {
     "__type": "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
     "message": "The level of configured provisioned throughput for the table was exceeded. "
                "Consider increasing your provisioning level with the UpdateTable API.",
 }
+_SINGLE_ITEM_WRITES = {"PutItem", "UpdateItem", "DeleteItem"}
 
 
-def tables_of(body: bytes) -> list[str]:
+def tables_of(request: dict) -> list[str]:
     """The tables a DynamoDB JSON request touches: TableName, or RequestItems' keys."""
-    try:
-        request = json.loads(body or b"{}")
-    except ValueError:
-        return []
-    if not isinstance(request, dict):
-        return []
     if isinstance(request.get("TableName"), str):
         return [request["TableName"]]
-    return [name for name in request.get("RequestItems", {}) if isinstance(name, str)]
+    items = request.get("RequestItems")
+    return [name for name in items if isinstance(name, str)] if isinstance(items, dict) else []
+
+
+def parse_json(body: bytes) -> dict:
+    try:
+        document = json.loads(body or b"{}")
+    except ValueError:
+        return {}
+    return document if isinstance(document, dict) else {}
+
+
+def measured_capacity(operation: str, response: dict) -> dict[str, dict[str, float]]:
+    """The response's ConsumedCapacity as {table: {"read": r, "write": w}}."""
+    consumed = response.get("ConsumedCapacity") or []
+    kind = "read" if operation in READ_OPERATIONS else "write"
+    measured: dict[str, dict[str, float]] = {}
+    for entry in consumed if isinstance(consumed, list) else [consumed]:
+        totals = measured.setdefault(entry["TableName"], {"read": 0.0, "write": 0.0})
+        totals[kind] += float(entry.get("CapacityUnits", 0.0))
+    return measured
+
+
+def items_read(response: dict) -> list[dict]:
+    if "Items" in response:
+        return response["Items"]
+    if "Item" in response:
+        return [response["Item"]]
+    return [item for items in response.get("Responses", {}).values() if isinstance(items, list)
+            for item in items]
 
 
 class DynamoDBProxy:
-    def __init__(self, backend_url: str, faults: Faults) -> None:
+    def __init__(self, backend_url: str, faults: Faults, *,
+                 key_attributes: dict[str, str] | None = None,
+                 governor: CapacityGovernor | None = None,
+                 operations_log: Path | None = None) -> None:
         self.backend_url = backend_url.rstrip("/")
         self.faults = faults
+        self.key_attributes = key_attributes or {}
+        self.governor = governor
+        self._log = operations_log.open("a", encoding="utf-8") if operations_log else None
         self._session: ClientSession | None = None
         app = web.Application(client_max_size=32 * 1024 * 1024)
         app.router.add_route("*", "/{tail:.*}", self._forward)
@@ -56,21 +100,98 @@ class DynamoDBProxy:
 
     async def _forward(self, request: web.Request) -> web.Response:
         body = await request.read()
-        throttled = [table for table in tables_of(body) if self.faults.throttle(table)]
-        if throttled:
-            log.info("throttled %s on %s (injected fault)",
-                     request.headers.get("X-Amz-Target", "?"), throttled[0])
+        document = parse_json(body)
+        operation = request.headers.get("X-Amz-Target", "").removeprefix(_TARGET_PREFIX)
+        tables = tables_of(document)
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP}
+        origin = {"invocation": request.headers.get(INVOCATION_HEADER),
+                  "route": request.headers.get(ROUTE_HEADER)}
+
+        throttled_by = next(("fault" for t in tables if self.faults.throttle(t)), None)
+        if throttled_by is None and self.governor is not None and not self.governor.admits(
+                operation, tables, time.monotonic()):
+            throttled_by = "provisioned capacity"
+        if throttled_by is not None:
+            log.info("throttled %s on %s (%s)", operation, tables, throttled_by)
+            self._record({"op": operation, **origin, "tables": tables, "throttled": throttled_by})
             return web.Response(status=400, text=json.dumps(_THROTTLED),
                                 content_type="application/x-amz-json-1.0")
-        headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP}
+
+        observed = self._log is not None or self.governor is not None
+        before = (await self._stored_item(document, headers)
+                  if observed and operation in _SINGLE_ITEM_WRITES else None)
         async with self._session.request(request.method, self.backend_url + request.path_qs,
                                          headers=headers, data=body) as answer:
             payload = await answer.read()
             reply_headers = {k: v for k, v in answer.headers.items()
                              if k.lower() not in _HOP_BY_HOP}
-            return web.Response(status=answer.status, body=payload, headers=reply_headers)
+            status = answer.status
+        if observed and tables:
+            await self._observe(operation, document, status, parse_json(payload), before,
+                                headers, origin)
+        return web.Response(status=status, body=payload, headers=reply_headers)
+
+    async def _observe(self, operation: str, document: dict, status: int, response: dict,
+                       before: tuple[bool, dict | None] | None, headers: dict,
+                       origin: dict) -> None:
+        """Charge the governor with what the call consumed; log measured against modelled."""
+        error = response.get("__type", "").rpartition("#")[2] if status != 200 else None
+        after: tuple[bool, dict | None] | None = None
+        if operation == "UpdateItem" and error is None:
+            after = await self._stored_item(document, headers)
+        known = before is None or (before[0] and (after is None or after[0]))
+        modelled = modelled_capacity(
+            operation, document, response if error is None else None,
+            before=before[1] if before else None, after=after[1] if after else None, error=error,
+        ) if known else None
+        measured = measured_capacity(operation, response)
+        if self.governor is not None:
+            now = time.monotonic()
+            charged = {t: dict(v) for t, v in measured.items()}
+            for entry in modelled or []:  # a call the backend did not report on (a failed write)
+                charged.setdefault(entry.table, {"read": entry.read, "write": entry.write})
+            for table, units in charged.items():
+                self.governor.charge(table, units["read"], units["write"], now)
+        if self._log is None:
+            return
+        if operation in READ_OPERATIONS:
+            sizes = [item_size(item) for item in items_read(response)]
+        else:
+            written = document.get("Item") if operation == "PutItem" else (after or (0, None))[1]
+            sizes = [item_size(written)] if written else []
+        self._record({
+            "op": operation, **origin, "tables": tables_of(document), "error": error,
+            "measured": measured,
+            "modelled": None if modelled is None else {
+                e.table: {"read": e.read, "write": e.write} for e in modelled},
+            "items": len(sizes), "bytes": sum(sizes),
+        })
+
+    async def _stored_item(self, document: dict, headers: dict) -> tuple[bool, dict | None]:
+        """(known, item): the item a single-item write addresses, as stored now."""
+        table = document.get("TableName")
+        key = document.get("Key")
+        if key is None and table in self.key_attributes:
+            attribute = self.key_attributes[table]
+            key = {attribute: document.get("Item", {}).get(attribute)}
+        if not isinstance(key, dict) or None in key.values():
+            return False, None
+        request = {"TableName": table, "Key": key, "ConsistentRead": True}
+        async with self._session.post(
+                self.backend_url + "/", data=json.dumps(request).encode(),
+                headers={**headers, "X-Amz-Target": _TARGET_PREFIX + "GetItem"}) as answer:
+            if answer.status != 200:
+                return False, None
+            return True, parse_json(await answer.read()).get("Item")
+
+    def _record(self, entry: dict) -> None:
+        if self._log is not None:
+            self._log.write(json.dumps({"t": round(time.time(), 4), **entry}) + "\n")
+            self._log.flush()
 
     async def stop(self) -> None:
         await self._runner.cleanup()
         if self._session is not None:
             await self._session.close()
+        if self._log is not None:
+            self._log.close()

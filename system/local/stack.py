@@ -15,15 +15,16 @@ from system.local.apigateway.events import Api, new_api_id
 from system.local.apigateway.limits import ApiLimits
 from system.local.apigateway.management_server import ManagementServer
 from system.local.apigateway.websocket_server import WebSocketApi
+from system.local.capacity import DYNAMODB_BURST_SECONDS, CapacityGovernor
 from system.local.dynamodb import DynamoDB
 from system.local.dynamodb_proxy import DynamoDBProxy
 from system.local.faults import Faults
-from system.local.lambda_runtime.logs import FunctionLogs
+from system.local.lambda_runtime.logs import OPERATIONS_LOG, FunctionLogs
 from system.local.lambda_runtime.pool import LambdaRuntime
 from system.local.processes import free_port, port_is_free
 from system.local.routes import DEFAULT_ROUTES_FILE, load_routes
 from system.local.tls import local_tls
-from system.provision import TableNames, create_tables
+from system.provision import Capacity, TableNames, create_tables
 from system.stackfile import StackFile
 
 log = logging.getLogger("chat_harness.stack")
@@ -48,6 +49,8 @@ class LocalStackOptions:
     lambda_timeout_s: float | None = None
     limits: ApiLimits = field(default_factory=ApiLimits)
     tables: TableNames = field(default_factory=TableNames)
+    provisioned: dict[str, Capacity] = field(default_factory=dict)
+    burst_s: float = DYNAMODB_BURST_SECONDS
 
     @property
     def stack_path(self) -> Path:
@@ -85,11 +88,19 @@ class LocalStack:
             if port and not port_is_free(o.host, port):
                 raise OSError(f"port {port} on {o.host} is in use (another stack running?); "
                               f"choose another with {flag}, or 0 for any free port")
+        unknown = set(o.provisioned) - set(o.tables.key_attributes())
+        if unknown:
+            raise ValueError(f"--provisioned names no table of this stack: {sorted(unknown)}; "
+                             f"its tables: {sorted(o.tables.key_attributes())}")
         o.state_dir.mkdir(parents=True, exist_ok=True)
+        (o.state_dir / "logs").mkdir(exist_ok=True)
         tls = local_tls(o.state_dir / "tls")
         backend = await self.dynamodb.start(o.host)
         await asyncio.to_thread(self._create_tables, backend.endpoint_url)
-        self._proxy = DynamoDBProxy(backend.endpoint_url, self.faults)
+        governor = CapacityGovernor(o.provisioned, o.burst_s) if o.provisioned else None
+        self._proxy = DynamoDBProxy(backend.endpoint_url, self.faults,
+                                    key_attributes=o.tables.key_attributes(), governor=governor,
+                                    operations_log=o.state_dir / "logs" / OPERATIONS_LOG)
         workers_dynamodb = await self._proxy.start(o.host)
 
         ws_port = o.port or free_port(o.host)
@@ -139,7 +150,7 @@ class LocalStack:
     def _create_tables(self, endpoint_url: str) -> None:
         client = boto3.client("dynamodb", endpoint_url=endpoint_url, region_name=self.options.region,
                               **LOCAL_CREDENTIALS)
-        create_tables(client, self.options.tables)
+        create_tables(client, self.options.tables, self.options.provisioned)
 
     async def stop(self) -> None:
         """Stop in reverse order; every child process ends here."""

@@ -2,7 +2,7 @@
 
 import pytest
 
-from system.local.dynamodb_proxy import tables_of
+from system.local.dynamodb_proxy import parse_json, tables_of
 from system.local.faults import FaultError, Faults
 
 
@@ -44,6 +44,6 @@ def test_nonsense_is_refused(document, message):
 
 
 def test_the_proxy_finds_the_tables_a_request_touches():
-    assert tables_of(b'{"TableName":"A","Item":{}}') == ["A"]
-    assert tables_of(b'{"RequestItems":{"A":[],"B":[]}}') == ["A", "B"]
-    assert tables_of(b"not json") == [] and tables_of(b"[]") == [] and tables_of(b"") == []
+    assert tables_of(parse_json(b'{"TableName":"A","Item":{}}')) == ["A"]
+    assert tables_of(parse_json(b'{"RequestItems":{"A":[],"B":[]}}')) == ["A", "B"]
+    assert all(tables_of(parse_json(body)) == [] for body in (b"not json", b"[]", b""))

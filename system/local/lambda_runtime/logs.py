@@ -28,8 +28,15 @@ def emf_lines(text: str) -> list[str]:
     return found
 
 
+# In the logs directory: one line per invocation (the figures of Lambda's REPORT line),
+# and one per DynamoDB operation (written by system.local.dynamodb_proxy).
+INVOCATIONS_LOG = "invocations.jsonl"
+OPERATIONS_LOG = "dynamodb.jsonl"
+
+
 class FunctionLogs:
-    """One ``<function>.log`` per function (START/END/REPORT framing) and one metrics file."""
+    """One ``<function>.log`` per function (START/END/REPORT framing), one metrics file,
+    and the invocations log."""
 
     def __init__(self, directory: Path, metrics_file: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
@@ -37,6 +44,7 @@ class FunctionLogs:
         self.metrics_file = metrics_file
         self._metrics = metrics_file.open("a", encoding="utf-8")
         self._files: dict[str, object] = {}
+        self._invocations = (directory / INVOCATIONS_LOG).open("a", encoding="utf-8")
 
     def _file(self, function: str):
         handle = self._files.get(function)
@@ -70,6 +78,11 @@ class FunctionLogs:
             f"{used}\n"
         )
         handle.flush()
+        self._invocations.write(json.dumps({
+            "t": round(time.time(), 3), "function": function, "request_id": rid,
+            "duration_ms": round(outcome.duration_ms, 3), "memory_mb": memory_mb,
+            "failed": outcome.failed}) + "\n")
+        self._invocations.flush()
         lines = emf_lines(text)
         if lines:
             self._metrics.write("\n".join(lines) + "\n")
@@ -83,3 +96,4 @@ class FunctionLogs:
         for handle in self._files.values():
             handle.close()
         self._metrics.close()
+        self._invocations.close()

@@ -21,6 +21,11 @@ import sys
 import time
 import traceback
 
+# Headers on every DynamoDB request a handler makes, so that the local stack's DynamoDB
+# proxy can tell which invocation and route consumed the capacity.
+INVOCATION_HEADER = "X-Chat-Harness-Invocation"
+ROUTE_HEADER = "X-Chat-Harness-Route"
+
 
 class LambdaContext:
     """The ``context`` argument, with the attributes and method Lambda's Python runtime has."""
@@ -74,6 +79,19 @@ def load_handler(path: str):
     return getattr(importlib.import_module(module_name), function_name)
 
 
+def tag_dynamodb_requests(invocation: dict[str, str]) -> None:
+    """Add the current invocation's id and route to the DynamoDB requests of every boto3
+    client the handler creates from the default session; the handler's code is untouched."""
+    import boto3
+
+    def add_headers(request, **_) -> None:
+        request.headers[INVOCATION_HEADER] = invocation["request_id"]
+        request.headers[ROUTE_HEADER] = invocation["route"]
+
+    boto3.setup_default_session()
+    boto3.DEFAULT_SESSION.events.register("before-send.dynamodb", add_headers)
+
+
 def main() -> None:
     # Ctrl-C reaches the whole process group; the pool decides when workers stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -84,12 +102,12 @@ def main() -> None:
         format="[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s",
         datefmt="%Y-%m-%dT%H:%M:%S",
     )
-    request_id = {"value": ""}
+    invocation = {"request_id": "", "route": ""}
     old_factory = logging.getLogRecordFactory()
 
     def record_factory(*args, **kwargs):
         record = old_factory(*args, **kwargs)
-        record.aws_request_id = request_id["value"]
+        record.aws_request_id = invocation["request_id"]
         return record
 
     logging.setLogRecordFactory(record_factory)
@@ -104,6 +122,7 @@ def main() -> None:
         answers.write(text + "\n")
         answers.flush()
 
+    tag_dynamodb_requests(invocation)
     started = time.perf_counter()
     init_log = io.StringIO()
     try:
@@ -118,7 +137,8 @@ def main() -> None:
 
     for line in sys.stdin:
         request = json.loads(line)
-        request_id["value"] = request["request_id"]
+        invocation["request_id"] = request["request_id"]
+        invocation["route"] = request["event"].get("requestContext", {}).get("routeKey", "")
         context = LambdaContext(request["request_id"], request["deadline_ms"])
         log = io.StringIO()
         document: dict

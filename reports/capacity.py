@@ -1,0 +1,503 @@
+"""From a measured run to a DynamoDB size: consumption, scaling, recommendation, costs, limits.
+
+Everything here is arithmetic on what the run recorded (``RunData``); the
+result is the ``capacity.json`` document that the HTML and Markdown reports
+render. The sizing follows from the chat's design: a chat message is one
+PutItem on MessageHistory plus one Scan of ActiveConnections, whose reads grow
+with the number of connections N, so reads per second grow with N squared at a
+fixed per-user message rate.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from reports import pricing
+from reports.capacity_model import read_units
+from reports.run_data import RunData
+from system.local.capacity import TokenBucket
+from system.local.lambda_runtime.pool import DEFAULT_TIMEOUT_S
+
+SCAN_PAGE_BYTES = 1024 * 1024  # one Scan page stops at 1 MB (Developer Guide, "Scan")
+PARTITION_READ_UNITS = 3000  # per partition per second (Developer Guide, "Partitions")
+PARTITION_WRITE_UNITS = 1000
+NEW_CONNECTIONS_PER_S = 500  # API Gateway WebSocket quota, per account and Region
+ROUTE_FUNCTION = {"$connect": "ConnectHandler", "$disconnect": "DisconnectHandler",
+                  "sendmessage": "SendMessageHandler"}
+KINDS = ("read", "write")
+
+
+@dataclass(frozen=True)
+class Target:
+    """The workload to size for; unset fields default to the run's own."""
+
+    users: int
+    messages_per_user_per_min: float
+    heartbeat_s: float
+    session_minutes: float = 60.0
+    target_utilisation: float = 0.7
+
+    @classmethod
+    def of_run(cls, run: RunData, **overrides) -> Target:
+        load = run.summary["load"]
+        fields = {"users": run.summary["users_peak"],
+                  "messages_per_user_per_min": load["messages_per_minute"],
+                  "heartbeat_s": load["heartbeat_s"]}
+        fields.update({k: v for k, v in overrides.items() if v is not None})
+        target = cls(**fields)
+        if target.users < 1 or target.messages_per_user_per_min < 0 or target.heartbeat_s <= 0 \
+                or target.session_minutes <= 0 or not 0 < target.target_utilisation <= 1:
+            raise ValueError("the target needs users >= 1, messages >= 0, heartbeat > 0 s, "
+                             "session > 0 min and a target utilisation in (0, 1]")
+        return target
+
+    def is_the_run(self, run: RunData) -> bool:
+        return self == Target.of_run(run, session_minutes=self.session_minutes,
+                                     target_utilisation=self.target_utilisation)
+
+
+def distribution(values) -> dict:
+    values = np.asarray(list(values), dtype=float)
+    if values.size == 0:
+        return {"count": 0, "p50": 0.0, "p95": 0.0, "max": 0.0, "mean": 0.0}
+    return {"count": int(values.size), "p50": float(np.percentile(values, 50)),
+            "p95": float(np.percentile(values, 95)), "max": float(values.max()),
+            "mean": float(values.mean())}
+
+
+def linear_fit(xs, ys) -> dict | None:
+    """Least squares y = a + b·x, with R² and the root-mean-square residual."""
+    xs, ys = np.asarray(xs, dtype=float), np.asarray(ys, dtype=float)
+    if xs.size < 2 or np.ptp(xs) == 0:
+        return None
+    b, a = np.polyfit(xs, ys, 1)
+    residual = ys - (a + b * xs)
+    total = float(((ys - ys.mean()) ** 2).sum())
+    return {"intercept": float(a), "slope": float(b), "points": int(xs.size),
+            "r2": 1.0 - float((residual ** 2).sum()) / total if total else 1.0,
+            "rms_residual": float(np.sqrt((residual ** 2).mean()))}
+
+
+def scan_read_units(total_bytes: float) -> float:
+    """An eventually consistent full Scan of ``total_bytes``: each 1 MB page rounded on its own."""
+    full_pages, rest = divmod(max(0.0, total_bytes), SCAN_PAGE_BYTES)
+    return full_pages * read_units(SCAN_PAGE_BYTES) + read_units(math.ceil(rest))
+
+
+def required_rate(events: list[tuple[float, float]], precision: float = 0.01) -> float:
+    """The lowest provisioned units per second that carry ``events`` (sorted (time, units))
+    through the capacity governor's bucket without a throttle, burst credit aside."""
+
+    def carries(rate: float) -> bool:
+        bucket = TokenBucket(rate, burst_s=0)
+        for t, units in events:
+            if not bucket.admits(t):
+                return False
+            bucket.charge(units, t)
+        return True
+
+    if not events:
+        return 0.0
+    low, high = 0.0, sum(units for _, units in events) + 1
+    while high - low > precision:
+        middle = (low + high) / 2
+        low, high = (low, middle) if carries(middle) else (middle, high)
+    return high
+
+
+def sliding_peak(events: list[tuple[float, float]], window_s: float = 1.0) -> tuple[float, float]:
+    """(units, start) of the window of ``window_s`` holding the most units; events sorted."""
+    best, best_at, total, first = 0.0, events[0][0] if events else 0.0, 0.0, 0
+    for t, units in events:
+        total += units
+        while events[first][0] <= t - window_s:
+            total -= events[first][1]
+            first += 1
+        if total > best:
+            best, best_at = total, events[first][0]
+    return best, best_at
+
+
+class Analysis:
+    """The capacity document for one run and one target workload."""
+
+    def __init__(self, run: RunData, target: Target, prices: pricing.PriceTable) -> None:
+        self.run = run
+        self.target = target
+        self.prices = prices
+        self.roles = {name: role for role, name in run.tables.items()}
+        self.size_based = run.summary["stack"].get("capacity_fidelity") == "size-based"
+
+    # -- what each operation cost ----------------------------------------------------------
+
+    def charged(self, operation: dict) -> dict[str, dict[str, float]]:
+        """{table: {"read", "write"}} on the sizing basis: the backend's figures where they
+        follow DynamoDB's rules (size-based), else the model's."""
+        measured, modelled = operation.get("measured") or {}, operation.get("modelled") or {}
+        basis = measured if self.size_based else modelled
+        units = {t: dict(v) for t, v in basis.items()}
+        for table, value in (modelled if self.size_based else measured).items():
+            units.setdefault(table, dict(value))  # e.g. a failed conditional write
+        return units
+
+    def served(self) -> list[dict]:
+        return [op for op in self.run.operations if not op.get("throttled")]
+
+    def per_invocation(self) -> dict:
+        """Route -> table -> read/write -> measured and modelled per-invocation distributions."""
+        sums: dict[str, dict] = {}
+        for op in self.served():
+            if not op.get("invocation"):
+                continue
+            entry = sums.setdefault(op["invocation"], {"route": op["route"], "tables": {}})
+            for source in ("measured", "modelled"):
+                for table, units in (op.get(source) or {}).items():
+                    totals = entry["tables"].setdefault(table, {
+                        f"{s}_{k}": 0.0 for s in ("measured", "modelled") for k in KINDS})
+                    for kind in KINDS:
+                        totals[f"{source}_{kind}"] += units[kind]
+        grouped: dict = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
+        for entry in sums.values():
+            for table, totals in entry["tables"].items():
+                for key, value in totals.items():
+                    grouped[entry["route"]][table][key].append(value)
+        return {route: {table: {key: distribution(values) for key, values in keys.items()}
+                        for table, keys in tables.items()} for route, tables in grouped.items()}
+
+    def cross_check(self) -> dict:
+        """Every operation's reported capacity against the model's, disagreements listed."""
+        checked, unreported, disagreements = 0, 0, defaultdict(list)
+        for op in self.served():
+            measured, modelled = op.get("measured") or {}, op.get("modelled")
+            if modelled is None:
+                continue
+            if not measured and op.get("error"):  # e.g. a failed conditional write
+                unreported += 1
+                continue
+            for table in set(measured) | set(modelled):
+                m = measured.get(table, {"read": 0.0, "write": 0.0})
+                e = modelled.get(table, {"read": 0.0, "write": 0.0})
+                checked += 1
+                if any(abs(m[k] - e[k]) > 1e-9 for k in KINDS):
+                    disagreements[f"{op['op']} {table}"].append(
+                        {"measured": m, "modelled": e, "bytes": op.get("bytes")})
+        backend = self.run.summary["stack"].get("dynamodb_backend")
+        return {
+            "backend": backend, "fidelity": self.run.summary["stack"].get("capacity_fidelity"),
+            "checked": checked, "disagreed": sum(len(v) for v in disagreements.values()),
+            "failed_unreported": unreported,
+            "by_operation": {key: {"count": len(cases), "examples": cases[:3]}
+                             for key, cases in sorted(disagreements.items())},
+            "known_cause": BACKEND_QUIRKS.get(backend),
+            "basis": "measured" if self.size_based else "modelled",
+        }
+
+    def per_second(self) -> dict:
+        """Table -> read and write units per second over the run, and their peaks: the most
+        consumed in any one-second window, which is what a per-second bucket must hold."""
+        started = self.run.summary["started_at"]
+        events = {table: {kind: [] for kind in KINDS} for table in self.roles}
+        for op in self.served():
+            for table, units in self.charged(op).items():
+                for kind in KINDS:
+                    if table in events and units[kind]:
+                        events[table][kind].append((op["t"], units[kind]))
+        times = [t for kinds in events.values() for e in kinds.values() for t, _ in e]
+        start = math.floor(min([started, *times]))
+        length = math.ceil(max([self.run.summary["ended_at"], *times])) - start + 1
+        result = {}
+        for table, kinds in events.items():
+            result[table] = {"start": start}
+            for kind, happened in kinds.items():
+                series = np.zeros(length)
+                for t, units in happened:
+                    series[math.floor(t) - start] += units
+                peak, peak_at = sliding_peak(sorted(happened))
+                result[table].update({kind: series.round(3).tolist(), f"{kind}_peak": peak,
+                                      f"{kind}_peak_at_s": peak_at - started,
+                                      f"{kind}_required": required_rate(sorted(happened)),
+                                      f"{kind}_mean": float(series.mean())})
+        return result
+
+    def peak_factor(self, per_second: dict) -> float:
+        """Peak over mean per second in the last step's steady part: how bursty the load is."""
+        last = self.run.summary["steps"][-1]
+        settled = last["starts_at_s"] + (last["ends_at_s"] - last["starts_at_s"]) / 3
+        factors = [1.0]
+        for series in per_second.values():
+            offset = self.run.summary["started_at"] - series["start"]
+            window = slice(math.ceil(offset + settled), math.floor(offset + last["ends_at_s"]))
+            for kind in KINDS:
+                values = np.asarray(series[kind][window])
+                if values.size and (values > 0).mean() >= 0.5:
+                    factors.append(float(values.max() / values.mean()))
+        return max(factors)
+
+    # -- scaling ---------------------------------------------------------------------------
+
+    def scan_scaling(self) -> dict:
+        """Bytes read by the broadcast Scan against the connections it returned, fitted."""
+        table = self.run.tables["active_connections"]
+        scans = [op for op in self.served() if op["op"] == "Scan" and table in op["tables"]]
+        fit = linear_fit([op["items"] for op in scans], [op["bytes"] for op in scans])
+        row_bytes = fit["slope"] if fit else (
+            sum(op["bytes"] for op in scans) / max(1, sum(op["items"] for op in scans)))
+        base = fit["intercept"] if fit else 0.0
+        errors = [abs(self.charged(op)[table]["read"] - scan_read_units(base + row_bytes * op["items"]))
+                  for op in scans if table in self.charged(op)]
+        return {"scans": len(scans), "bytes_fit": fit, "row_bytes": row_bytes,
+                "base_bytes": base, "points": [[op["items"], op["bytes"]] for op in scans],
+                "read_units_error": distribution(errors)}
+
+    def route_costs(self, scaling: dict) -> dict:
+        """Per route and table: units per invocation apart from the Scan, and Scans per
+        invocation; the Scan itself is priced from the fit at the target's N."""
+        active = self.run.tables["active_connections"]
+        per_route: dict = defaultdict(lambda: {"invocations": set(), "scans": 0,
+                                               "units": defaultdict(lambda: [0.0, 0.0])})
+        for op in self.served():
+            if not op.get("invocation") or op["route"] not in ROUTE_FUNCTION:
+                continue
+            entry = per_route[op["route"]]
+            entry["invocations"].add(op["invocation"])
+            if op["op"] == "Scan" and active in op["tables"]:
+                entry["scans"] += 1
+                continue
+            for table, units in self.charged(op).items():
+                entry["units"][table][0] += units["read"]
+                entry["units"][table][1] += units["write"]
+        result = {}
+        for route, entry in per_route.items():
+            n = len(entry["invocations"])
+            result[route] = {"invocations": n, "scans_per_invocation": entry["scans"] / n,
+                             "units_per_invocation": {
+                                 table: {"read": r / n, "write": w / n}
+                                 for table, (r, w) in entry["units"].items()}}
+        return result
+
+    def rates(self, users: float) -> dict[str, float]:
+        """Invocations per second per route at ``users`` (the target's per-user rates)."""
+        churn = users / (self.target.session_minutes * 60)
+        return {"sendmessage": users * self.target.messages_per_user_per_min / 60,
+                "$connect": churn, "$disconnect": churn}
+
+    def mean_units(self, users: float, route_costs: dict, scaling: dict) -> dict:
+        """Mean read/write units per second per table at ``users``."""
+        active = self.run.tables["active_connections"]
+        scan = scan_read_units(scaling["base_bytes"] + scaling["row_bytes"] * users)
+        totals = {table: {"read": 0.0, "write": 0.0} for table in self.roles}
+        for route, rate in self.rates(users).items():
+            costs = route_costs.get(route)
+            if costs is None:
+                continue
+            totals[active]["read"] += rate * costs["scans_per_invocation"] * scan
+            for table, units in costs["units_per_invocation"].items():
+                if table in totals:
+                    for kind in KINDS:
+                        totals[table][kind] += rate * units[kind]
+        return totals
+
+    # -- the recommendation ----------------------------------------------------------------
+
+    def recommendation(self, per_second: dict, route_costs: dict, scaling: dict) -> dict:
+        factor = self.peak_factor(per_second)
+        mean = self.mean_units(self.target.users, route_costs, scaling)
+        own_run = self.target.is_the_run(self.run)
+        u = self.target.target_utilisation
+        tables = {}
+        for table in self.roles:
+            entry = {}
+            for kind in KINDS:
+                peak = mean[table][kind] * factor
+                if own_run:  # the run's own bursts (ramps, the disconnects at its end) count too
+                    peak = max(peak, per_second[table][f"{kind}_required"])
+                provisioned = max(1, math.ceil(peak / u))
+                entry[kind] = {
+                    "mean_per_s": mean[table][kind], "peak_per_s": peak,
+                    "provisioned": provisioned,
+                    "autoscaling": {"target_utilisation": u,
+                                    "min": max(1, math.ceil(mean[table][kind] / u)),
+                                    "max": max(provisioned, math.ceil(2 * peak / u))},
+                }
+            tables[table] = entry
+        return {"peak_factor": factor, "sized_from_own_peaks": own_run, "tables": tables}
+
+    def costs(self, recommendation: dict, route_costs: dict) -> dict:
+        t, p = self.target, self.prices
+        tables = recommendation["tables"]
+        mean_r = sum(e["read"]["mean_per_s"] for e in tables.values())
+        mean_w = sum(e["write"]["mean_per_s"] for e in tables.values())
+        rates = self.rates(t.users)
+        heartbeats = t.users / t.heartbeat_s
+        durations = self.lambda_durations()
+        invocations = {"sendmessage (chat)": (rates["sendmessage"], durations["chat"]),
+                       "sendmessage (heartbeat)": (heartbeats, durations["heartbeat"]),
+                       "$connect": (rates["$connect"], durations["$connect"]),
+                       "$disconnect": (rates["$disconnect"], durations["$disconnect"])}
+        inbound = rates["sendmessage"] + heartbeats
+        outbound = (rates["sendmessage"] + rates["$connect"] + rates["$disconnect"]) * t.users
+        return {
+            "prices_as_of": p.as_of,
+            "dynamodb_on_demand": pricing.dynamodb_on_demand_monthly(p, mean_r, mean_w),
+            "dynamodb_provisioned": pricing.dynamodb_provisioned_monthly(
+                p, sum(e["read"]["provisioned"] for e in tables.values()),
+                sum(e["write"]["provisioned"] for e in tables.values())),
+            "dynamodb_autoscaled": pricing.dynamodb_provisioned_monthly(
+                p, sum(max(1, e["read"]["mean_per_s"] / t.target_utilisation)
+                       for e in tables.values()),
+                sum(max(1, e["write"]["mean_per_s"] / t.target_utilisation)
+                    for e in tables.values())),
+            "lambda": {name: {"per_s": rate, "duration_ms": ms,
+                              "monthly": pricing.lambda_monthly(p, rate, ms)}
+                       for name, (rate, ms) in invocations.items()},
+            "apigateway": {"messages_per_s": inbound + outbound, "inbound_per_s": inbound,
+                           "outbound_per_s": outbound, "connections": t.users,
+                           "monthly": pricing.apigateway_websocket_monthly(
+                               p, inbound + outbound, t.users)},
+        }
+
+    def lambda_durations(self) -> dict[str, float]:
+        """Mean billed duration (ms) per kind of invocation, from the run; a chat message's
+        fan-out grows with N, so its duration comes from the fan-out fit at the target's N."""
+        by_function = defaultdict(list)
+        for invocation in self.run.invocations:
+            by_function[invocation["function"]].append(invocation["duration_ms"])
+        sendmessage = np.asarray(by_function.get("SendMessageHandler") or [1.0])
+        fit = self.fanout_fit()
+        chat = (fit["intercept"] + fit["slope"] * self.target.users) if fit else float(
+            np.percentile(sendmessage, 95))
+        return {"chat": max(1.0, chat), "heartbeat": float(np.percentile(sendmessage, 5)),
+                "$connect": float(np.mean(by_function.get("ConnectHandler") or [chat])),
+                "$disconnect": float(np.mean(by_function.get("DisconnectHandler") or [chat]))}
+
+    def fanout_points(self) -> list[list[float]]:
+        """[recipients, fan-out duration ms] of every chat message's broadcast (EMF)."""
+        return [[m["Recipients"], m["FanoutDuration"]] for m in self.run.metrics
+                if m.get("Route") == "sendmessage" and "FanoutDuration" in m]
+
+    def fanout_fit(self) -> dict | None:
+        points = self.fanout_points()
+        return linear_fit([p[0] for p in points], [p[1] for p in points])
+
+    # -- what the run used, and where the design stops -------------------------------------
+
+    def run_usage(self) -> dict:
+        """The run's own Lambda invocations, API Gateway messages and connection minutes."""
+        functions = defaultdict(lambda: {"count": 0, "duration_ms": 0.0})
+        for invocation in self.run.invocations:
+            functions[invocation["function"]]["count"] += 1
+            functions[invocation["function"]]["duration_ms"] += invocation["duration_ms"]
+        summary, requests = self.run.summary, self.run.requests
+        notices = sum(m.get("Delivered", 0) for m in self.run.metrics
+                      if m.get("Route") in ("$connect", "$disconnect"))
+        inbound = requests.get("chat", 0) + requests.get("heartbeat", 0)
+        outbound = summary["deliveries_received"] + notices
+        minutes = sum(s["users"] * (s["ends_at_s"] - s["starts_at_s"]) / 60
+                      for s in summary["steps"])
+        duration, month = self.run.duration_s, pricing.SECONDS_PER_MONTH
+        count = sum(f["count"] for f in functions.values())
+        mean_ms = sum(f["duration_ms"] for f in functions.values()) / max(1, count)
+        return {  # a month's cost at the run's rates, prorated to the run's length
+            "lambda": {name: {"count": f["count"], "mean_ms": f["duration_ms"] / f["count"]}
+                       for name, f in sorted(functions.items())},
+            "lambda_cost": pricing.lambda_monthly(self.prices, count / duration, mean_ms)
+            * duration / month,
+            "apigateway_messages": {"inbound": inbound, "outbound": outbound},
+            "connection_minutes": minutes,
+            "apigateway_cost": pricing.apigateway_websocket_monthly(
+                self.prices, (inbound + outbound) / duration, minutes / (duration / 60))
+            * duration / month,
+        }
+
+    def break_points(self, route_costs: dict, scaling: dict) -> dict:
+        t = self.target
+        active = self.run.tables["active_connections"]
+
+        def first_users(reaches) -> int | None:
+            low, high = 1, 10_000_000
+            if not reaches(high):
+                return None
+            while low < high:
+                middle = (low + high) // 2
+                low, high = (low, middle) if reaches(middle) else (middle + 1, high)
+            return low
+
+        def table_reaches(table: str, kind: str, limit: float):
+            return lambda n: self.mean_units(n, route_costs, scaling)[table][kind] >= limit
+
+        fit = self.fanout_fit()
+        timeout_ms = DEFAULT_TIMEOUT_S * 1000
+        fanout_limit = (None if not fit or fit["slope"] <= 0
+                        else max(0, math.floor((timeout_ms - fit["intercept"]) / fit["slope"])))
+        connects = defaultdict(int)
+        for invocation in self.run.invocations:
+            if invocation["function"] == "ConnectHandler":
+                connects[math.floor(invocation["t"])] += 1
+        row = scaling["row_bytes"]
+        return {
+            "scan_page_users": math.floor(SCAN_PAGE_BYTES / row) if row > 0 else None,
+            "partition_read_users": first_users(
+                table_reaches(active, "read", PARTITION_READ_UNITS)),
+            "partition_write_users": {
+                table: first_users(table_reaches(table, "write", PARTITION_WRITE_UNITS))
+                for table in self.roles},
+            "lambda_timeout_users": fanout_limit, "lambda_timeout_ms": timeout_ms,
+            "new_connections_per_s_limit": NEW_CONNECTIONS_PER_S,
+            "run_peak_new_connections_per_s": max(connects.values(), default=0),
+            "reconnect_all_s": t.users / NEW_CONNECTIONS_PER_S,
+            "reconnect_storm_read_per_s": NEW_CONNECTIONS_PER_S * scan_read_units(
+                scaling["base_bytes"] + row * t.users / 2),
+        }
+
+    def document(self) -> dict:
+        per_second = self.per_second()
+        scaling = self.scan_scaling()
+        route_costs = self.route_costs(scaling)
+        recommendation = self.recommendation(per_second, route_costs, scaling)
+        summary = self.run.summary
+        return {
+            "run": {"directory": str(self.run.directory), "started_at": summary["started_at"],
+                    "duration_s": self.run.duration_s, "load": summary["load"],
+                    "stack": summary["stack"], "users_peak": summary["users_peak"],
+                    "messages_sent": summary["messages_sent"],
+                    "delivery_ratio": summary["delivery_ratio"]},
+            "target": asdict(self.target),
+            "tables": self.run.tables,
+            "per_invocation": self.per_invocation(),
+            "cross_check": self.cross_check(),
+            "per_second": per_second,
+            "throttled": sum(1 for op in self.run.operations if op.get("throttled")),
+            "scaling": {"scan": scaling, "route_costs": route_costs,
+                        "fanout_duration_fit": self.fanout_fit(),
+                        "fanout_points": self.fanout_points(),
+                        "projection": self.projection(route_costs, scaling)},
+            "recommendation": recommendation,
+            "costs": self.costs(recommendation, route_costs),
+            "run_usage": self.run_usage(),
+            "break_points": self.break_points(route_costs, scaling),
+            "by_users": [{"users": s["users"], "delivery_ratio": s["delivery_ratio"],
+                          "fanout_ms": s["fanout_ms"], "last_recipient_ms": s["last_recipient_ms"],
+                          "messages_sent": s["messages_sent"],
+                          "generator_saturated": s["generator"]["saturated"]}
+                         for s in summary["steps"]],
+            "step_starts_s": [s["starts_at_s"] for s in summary["steps"]],
+            "generator": summary["generator"],
+        }
+
+    def projection(self, route_costs: dict, scaling: dict) -> list[dict]:
+        """Mean units per second per table against N, for the scaling plot."""
+        points = sorted({int(n) for n in np.geomspace(10, 100_000, 25)} | {self.target.users})
+        return [{"users": n, "tables": self.mean_units(n, route_costs, scaling)} for n in points]
+
+
+BACKEND_QUIRKS = {
+    "dynalite": "dynalite sizes strings in UTF-16 code units, not UTF-8 bytes, so non-ASCII "
+                "text is under-counted (600 × 'é' is 1,200 UTF-8 bytes, 600 units to dynalite), "
+                "and charges nothing for a Scan page that finds no item (DynamoDB: 0.5 RCU)",
+    "moto": "moto reports fixed capacity (a write 1.0, a read 0.5, a Scan 1.0) whatever the "
+            "size: the report sizes from the model instead",
+}

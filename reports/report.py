@@ -1,0 +1,74 @@
+"""``chat-harness report RUN_DIR``: capacity.json, report.html and report.md for a load run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from reports.capacity import Analysis, Target
+from reports.pricing import PriceTable
+from reports.run_data import RunData
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("run_dir", type=Path, metavar="RUN_DIR",
+                        help="a run directory written by 'chat-harness load'")
+    add_target_arguments(parser)
+
+
+def add_target_arguments(parser) -> None:
+    """The workload to size for; each defaults to the run's own."""
+    group = parser.add_argument_group("target workload (default: the run's own)")
+    group.add_argument("--users", type=int, help="connected users")
+    group.add_argument("--messages-per-user-per-min", type=float, metavar="M",
+                       help="chat messages per user per minute")
+    group.add_argument("--heartbeat-s", type=float, metavar="S", help="heartbeat interval")
+    group.add_argument("--session-minutes", type=float, default=60.0, metavar="MIN",
+                       help="mean connection length, for $connect/$disconnect rates "
+                            "(default %(default)s)")
+    group.add_argument("--target-utilisation", type=float, default=0.7, metavar="FRACTION",
+                       help="auto-scaling target: provisioned = peak / this (default %(default)s)")
+    group.add_argument("--prices", type=Path, metavar="TOML",
+                       help="price table (default: the bundled, dated one)")
+
+
+def build(run_dir: Path, args=None) -> dict:
+    """The capacity document for the run in ``run_dir``, for the target ``args`` name."""
+    run = RunData.load(run_dir)
+    target = Target.of_run(
+        run, users=getattr(args, "users", None),
+        messages_per_user_per_min=getattr(args, "messages_per_user_per_min", None),
+        heartbeat_s=getattr(args, "heartbeat_s", None),
+        session_minutes=getattr(args, "session_minutes", None),
+        target_utilisation=getattr(args, "target_utilisation", None))
+    return Analysis(run, target, PriceTable.load(getattr(args, "prices", None))).document()
+
+
+def write(run_dir: Path, document: dict) -> list[Path]:
+    from reports.render import render  # matplotlib is imported only when rendering
+
+    capacity = run_dir / "capacity.json"
+    capacity.write_text(json.dumps(document, indent=2, default=str) + "\n")
+    return [capacity, *render(document, run_dir)]
+
+
+def print_recommendation(document: dict) -> None:
+    target = document["target"]
+    print(f"Capacity for {target['users']} users, {target['messages_per_user_per_min']:g} "
+          f"messages per user per minute (provisioned = peak / "
+          f"{target['target_utilisation']:g}):")
+    for table, entry in document["recommendation"]["tables"].items():
+        read, write = entry["read"], entry["write"]
+        print(f"  {table:<20} {read['provisioned']:>6} RCU (peak {read['peak_per_s']:.1f}/s)  "
+              f"{write['provisioned']:>6} WCU (peak {write['peak_per_s']:.1f}/s)")
+    costs = document["costs"]
+    print(f"  DynamoDB per month: on-demand ${costs['dynamodb_on_demand']:.2f}, provisioned "
+          f"${costs['dynamodb_provisioned']:.2f} (prices as of {costs['prices_as_of']})")
+
+
+def run(args) -> int:
+    document = build(args.run_dir, args)
+    paths = write(args.run_dir, document)
+    print_recommendation(document)
+    print("Report: " + ", ".join(str(p) for p in paths))
+    return 0

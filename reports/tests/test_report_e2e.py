@@ -1,0 +1,90 @@
+"""A real load run on the local stack, its capacity report, and the verify replays."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from matplotlib import image
+
+from reports.snapshot import find_browser, snapshot
+
+LOAD = ["--steps", "5,10", "--step-hold", "8", "--messages-per-minute", "60",
+        "--heartbeat-s", "5"]
+
+
+def chat_harness(*arguments: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "system.cli", *arguments], capture_output=True,
+                          text=True, timeout=timeout, check=False)
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("run")
+    result = chat_harness("load", "--run-dir", str(directory), *LOAD)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "Report: " in result.stdout, result.stdout[-2000:] + result.stderr[-2000:]
+    return directory
+
+
+def test_the_load_run_ends_with_its_report(run_dir):
+    for name in ("capacity.json", "report.html", "report.md", "dynamodb.jsonl",
+                 "invocations.jsonl"):
+        assert (run_dir / name).stat().st_size > 0, name
+    html = (run_dir / "report.html").read_text()
+    assert html.count("<svg") == 3 and "<script" not in html and "http://" not in html.split(
+        "<svg")[0]  # self-contained: plots inline, nothing fetched
+
+
+def test_the_report_agrees_with_the_run_summary(run_dir):
+    summary = json.loads((run_dir / "summary.json").read_text())
+    document = json.loads((run_dir / "capacity.json").read_text())
+    tables = summary["stack"]["tables"]
+    assert document["run"]["messages_sent"] == summary["messages_sent"]
+    assert document["run"]["delivery_ratio"] == summary["delivery_ratio"] == 1
+    assert [s["users"] for s in document["by_users"]] == [5, 10]
+    assert document["by_users"][1]["last_recipient_ms"] == summary["steps"][1]["last_recipient_ms"]
+    # one PutItem per chat message, one $connect per user
+    stored = document["per_invocation"]["sendmessage"][tables["message_history"]]
+    assert stored["measured_write"]["count"] == summary["messages_sent"]
+    connects = document["per_invocation"]["$connect"][tables["session_history"]]
+    assert connects["measured_write"]["count"] == summary["users_peak"]
+    assert document["run_usage"]["lambda"]["ConnectHandler"]["count"] == summary["users_peak"]
+    assert document["run_usage"]["apigateway_messages"]["outbound"] >= summary[
+        "deliveries_received"]
+    assert document["throttled"] == 0
+
+
+def test_dynalite_agrees_with_the_model_except_its_known_quirk(run_dir):
+    """ASCII chat traffic: every figure dynalite reports follows DynamoDB's rules, except that
+    it charges nothing for a Scan page that finds no item (the first $connect's)."""
+    cross_check = json.loads((run_dir / "capacity.json").read_text())["cross_check"]
+    assert cross_check["backend"] == "dynalite" and cross_check["checked"] > 100
+    for operation, found in cross_check["by_operation"].items():
+        assert operation.startswith("Scan "), operation
+        assert all(e["bytes"] == 0 and e["measured"]["read"] == 0 for e in found["examples"])
+
+
+def test_the_broadcast_scan_scales_with_connections(run_dir):
+    scan = json.loads((run_dir / "capacity.json").read_text())["scaling"]["scan"]
+    assert scan["bytes_fit"]["r2"] > 0.99
+    assert 40 < scan["row_bytes"] < 200  # connection_id, connected_at_ms, expires_at
+
+
+@pytest.mark.skipif(find_browser() is None, reason="needs Chromium (apt-get install chromium)")
+def test_the_report_renders_in_headless_chromium(run_dir):
+    png = snapshot(run_dir / "report.html", run_dir / "report.png")
+    pixels = image.imread(png)
+    assert pixels.shape[1] == 1200
+    assert pixels[:, :, :3].std() > 0.05  # text and plots, not a blank page
+
+
+def test_verify_holds_at_the_recommendation_and_throttles_at_half(run_dir):
+    result = chat_harness("verify", str(run_dir), timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    verdict = json.loads((run_dir / "verify.json").read_text())
+    assert verdict["at_recommendation"]["throttled_total"] == 0
+    assert verdict["at_half"]["throttled_total"] > 0
+    assert "At the recommendation: 0 throttled requests (holds)" in result.stdout
