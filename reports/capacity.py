@@ -26,8 +26,7 @@ SCAN_PAGE_BYTES = 1024 * 1024  # one Scan page stops at 1 MB (Developer Guide, "
 PARTITION_READ_UNITS = 3000  # per partition per second (Developer Guide, "Partitions")
 PARTITION_WRITE_UNITS = 1000
 NEW_CONNECTIONS_PER_S = 500  # API Gateway WebSocket quota, per account and Region
-ROUTE_FUNCTION = {"$connect": "ConnectHandler", "$disconnect": "DisconnectHandler",
-                  "sendmessage": "SendMessageHandler"}
+CHAT_ROUTES = ("sendmessage", "$connect", "$disconnect")  # the routes that use the tables
 KINDS = ("read", "write")
 
 
@@ -85,7 +84,8 @@ def linear_fit(xs, ys) -> dict | None:
 def scan_read_units(total_bytes: float) -> float:
     """An eventually consistent full Scan of ``total_bytes``: each 1 MB page rounded on its own."""
     full_pages, rest = divmod(max(0.0, total_bytes), SCAN_PAGE_BYTES)
-    return full_pages * read_units(SCAN_PAGE_BYTES) + read_units(math.ceil(rest))
+    units = full_pages * read_units(SCAN_PAGE_BYTES)
+    return units + read_units(math.ceil(rest)) if rest or not full_pages else units
 
 
 def required_rate(events: list[tuple[float, float]], precision: float = 0.01) -> float:
@@ -196,16 +196,21 @@ class Analysis:
             "basis": "measured" if self.size_based else "modelled",
         }
 
-    def per_second(self) -> dict:
-        """Table -> read and write units per second over the run, and their peaks: the most
-        consumed in any one-second window, which is what a per-second bucket must hold."""
-        started = self.run.summary["started_at"]
+    def consumption_events(self) -> dict[str, dict[str, list[tuple[float, float]]]]:
+        """Table -> read/write -> [(time, units)] of every served operation."""
         events = {table: {kind: [] for kind in KINDS} for table in self.roles}
         for op in self.served():
             for table, units in self.charged(op).items():
                 for kind in KINDS:
                     if table in events and units[kind]:
                         events[table][kind].append((op["t"], units[kind]))
+        return events
+
+    def per_second(self) -> dict:
+        """Table -> read and write units per second over the run, and their peaks: the most
+        consumed in any one-second window, which is what a per-second bucket must hold."""
+        started = self.run.summary["started_at"]
+        events = self.consumption_events()
         times = [t for kinds in events.values() for e in kinds.values() for t, _ in e]
         start = math.floor(min([started, *times]))
         length = math.ceil(max([self.run.summary["ended_at"], *times])) - start + 1
@@ -216,7 +221,7 @@ class Analysis:
                 series = np.zeros(length)
                 for t, units in happened:
                     series[math.floor(t) - start] += units
-                peak, peak_at = sliding_peak(sorted(happened))
+                peak, peak_at = sliding_peak(sorted(happened)) if happened else (0.0, started)
                 result[table].update({kind: series.round(3).tolist(), f"{kind}_peak": peak,
                                       f"{kind}_peak_at_s": peak_at - started,
                                       f"{kind}_required": required_rate(sorted(happened)),
@@ -253,14 +258,14 @@ class Analysis:
                 "base_bytes": base, "points": [[op["items"], op["bytes"]] for op in scans],
                 "read_units_error": distribution(errors)}
 
-    def route_costs(self, scaling: dict) -> dict:
+    def route_costs(self) -> dict:
         """Per route and table: units per invocation apart from the Scan, and Scans per
         invocation; the Scan itself is priced from the fit at the target's N."""
         active = self.run.tables["active_connections"]
         per_route: dict = defaultdict(lambda: {"invocations": set(), "scans": 0,
                                                "units": defaultdict(lambda: [0.0, 0.0])})
         for op in self.served():
-            if not op.get("invocation") or op["route"] not in ROUTE_FUNCTION:
+            if not op.get("invocation") or op["route"] not in CHAT_ROUTES:
                 continue
             entry = per_route[op["route"]]
             entry["invocations"].add(op["invocation"])
@@ -326,7 +331,7 @@ class Analysis:
             tables[table] = entry
         return {"peak_factor": factor, "sized_from_own_peaks": own_run, "tables": tables}
 
-    def costs(self, recommendation: dict, route_costs: dict) -> dict:
+    def costs(self, recommendation: dict) -> dict:
         t, p = self.target, self.prices
         tables = recommendation["tables"]
         mean_r = sum(e["read"]["mean_per_s"] for e in tables.values())
@@ -456,7 +461,7 @@ class Analysis:
     def document(self) -> dict:
         per_second = self.per_second()
         scaling = self.scan_scaling()
-        route_costs = self.route_costs(scaling)
+        route_costs = self.route_costs()
         recommendation = self.recommendation(per_second, route_costs, scaling)
         summary = self.run.summary
         return {
@@ -476,7 +481,7 @@ class Analysis:
                         "fanout_points": self.fanout_points(),
                         "projection": self.projection(route_costs, scaling)},
             "recommendation": recommendation,
-            "costs": self.costs(recommendation, route_costs),
+            "costs": self.costs(recommendation),
             "run_usage": self.run_usage(),
             "break_points": self.break_points(route_costs, scaling),
             "by_users": [{"users": s["users"], "delivery_ratio": s["delivery_ratio"],
@@ -492,6 +497,81 @@ class Analysis:
         """Mean units per second per table against N, for the scaling plot."""
         points = sorted({int(n) for n in np.geomspace(10, 100_000, 25)} | {self.target.users})
         return [{"users": n, "tables": self.mean_units(n, route_costs, scaling)} for n in points]
+
+
+class CloudWatchAnalysis(Analysis):
+    """A run against AWS: consumption from CloudWatch (``reports.cloudwatch``) instead of the
+    local stack's operations log. Table figures are per-minute averages; per-invocation
+    figures are the EMF metrics' whole-run statistics, with no model to check them against."""
+
+    def __init__(self, run: RunData, target: Target, prices: pricing.PriceTable,
+                 cloudwatch: dict) -> None:
+        super().__init__(run, target, prices)
+        self.cloudwatch = cloudwatch
+        self.size_based = True
+
+    def consumption_events(self) -> dict[str, dict[str, list[tuple[float, float]]]]:
+        """Each minute's average per second, spread over its seconds."""
+        events = {table: {kind: [] for kind in KINDS} for table in self.roles}
+        for table, figures in self.cloudwatch["tables"].items():
+            for minute, read, write in figures["per_second"]:
+                for kind, rate in zip(KINDS, (read, write)):
+                    if table in events and rate:
+                        events[table][kind].extend(
+                            (minute + second, rate) for second in range(60))
+        return events
+
+    def per_invocation(self) -> dict:
+        empty = distribution([])
+        return {route: {table: {"measured_read": {"mean": s["rcu"]["p50"], **s["rcu"]},
+                                "measured_write": {"mean": s["wcu"]["p50"], **s["wcu"]},
+                                "modelled_read": empty, "modelled_write": empty}
+                        for table, s in tables.items()}
+                for route, tables in self.cloudwatch["invocations"].items()}
+
+    def cross_check(self) -> dict:
+        return {"backend": "AWS", "fidelity": "DynamoDB's own", "checked": 0, "disagreed": 0,
+                "failed_unreported": 0, "by_operation": {}, "known_cause": None,
+                "basis": "measured"}
+
+    def scan_scaling(self) -> dict:
+        """Bytes per connection row, estimated from the broadcast's median read units and
+        recipients (an upper bound: the units are rounded up to 4 KB)."""
+        active = self.run.tables["active_connections"]
+        reads = self.cloudwatch["invocations"].get("sendmessage", {}).get(active, {})
+        recipients = self.cloudwatch["fanout"].get("sendmessage", {}).get("recipients", {})
+        row = (reads["rcu"]["p50"] / read_units(4096) * 4096 / recipients["p50"]
+               if reads and recipients.get("p50") else 0.0)
+        return {"scans": 0, "bytes_fit": None, "row_bytes": row, "base_bytes": 0.0,
+                "points": [], "read_units_error": distribution([])}
+
+    def route_costs(self) -> dict:
+        """Median units per invocation; the ActiveConnections reads are the route's Scan."""
+        active = self.run.tables["active_connections"]
+        result = {}
+        for route, tables in self.cloudwatch["invocations"].items():
+            if route not in CHAT_ROUTES:
+                continue
+            result[route] = {
+                "invocations": max(s["rcu"]["count"] for s in tables.values()),
+                "scans_per_invocation": 1.0 if tables.get(active, {}).get("rcu", {}).get("p50")
+                else 0.0,
+                "units_per_invocation": {
+                    table: {"read": 0.0 if table == active else s["rcu"]["p50"] or 0.0,
+                            "write": s["wcu"]["p50"] or 0.0} for table, s in tables.items()}}
+        return result
+
+    def fanout_points(self) -> list[list[float]]:
+        return []
+
+    def fanout_fit(self) -> dict | None:
+        """Through the origin, from the median duration and median recipients."""
+        fanout = self.cloudwatch["fanout"].get("sendmessage")
+        if not fanout or not fanout["recipients"]["p50"]:
+            return None
+        return {"intercept": 0.0, "points": fanout["duration_ms"]["count"], "r2": float("nan"),
+                "rms_residual": float("nan"),
+                "slope": fanout["duration_ms"]["p50"] / fanout["recipients"]["p50"]}
 
 
 BACKEND_QUIRKS = {

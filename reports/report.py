@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
-from reports.capacity import Analysis, Target
+from reports.capacity import CHAT_ROUTES, Analysis, CloudWatchAnalysis, Target
+from reports.cloudwatch import run_consumption
 from reports.pricing import PriceTable
 from reports.run_data import RunData
 
@@ -41,7 +43,24 @@ def build(run_dir: Path, args=None) -> dict:
         heartbeat_s=getattr(args, "heartbeat_s", None),
         session_minutes=getattr(args, "session_minutes", None),
         target_utilisation=getattr(args, "target_utilisation", None))
-    return Analysis(run, target, PriceTable.load(getattr(args, "prices", None))).document()
+    prices = PriceTable.load(getattr(args, "prices", None))
+    if run.on_aws:
+        return CloudWatchAnalysis(run, target, prices, cloudwatch_consumption(run)).document()
+    return Analysis(run, target, prices).document()
+
+
+def cloudwatch_consumption(run: RunData, cloudwatch=None) -> dict:
+    """The run's window read from CloudWatch (kept in cloudwatch.json), a minute either side.
+    CloudWatch publishes with a delay of minutes: report again later for the last ones."""
+    import boto3
+
+    cloudwatch = cloudwatch or boto3.client("cloudwatch", region_name=run.summary["stack"]["region"])
+    document = run_consumption(
+        cloudwatch, tables=list(run.tables.values()), routes=list(CHAT_ROUTES),
+        start=datetime.fromtimestamp(run.summary["started_at"] - 60, UTC),
+        end=datetime.fromtimestamp(run.summary["ended_at"] + 60, UTC))
+    (run.directory / "cloudwatch.json").write_text(json.dumps(document, indent=2) + "\n")
+    return document
 
 
 def write(run_dir: Path, document: dict) -> list[Path]:

@@ -142,6 +142,9 @@ async def _serve_until_signal(options: LocalStackOptions) -> None:
             ("Stack file", str(options.stack_path)),
         ):
             print(f"  {label:<14} {value}", flush=True)
+        for table, capacity in options.provisioned.items():
+            print(f"  {'Provisioned':<14} {table} {capacity.read} RCU / {capacity.write} WCU "
+                  f"per second, burst credit {options.burst_s:g} s", flush=True)
         print("Ready. Press Ctrl-C to stop.", flush=True)
         await stop.wait()
         print("Stopping...", flush=True)

@@ -1,47 +1,21 @@
 """run_consumption reads a run's consumption back from CloudWatch, here moto's.
 
-moto 5.2 has no percentile statistics: its GetMetricData answers "p50" with no value and
-then fails to serialise the answer. The ``cloudwatch`` fixture teaches it nearest-rank
-percentiles over the raw values, so the p50/p95 asserted below check that each query's
-answer lands in the right place, not CloudWatch's own percentile algorithm. Everything
-else (Sum, SampleCount, Maximum, ListMetrics, the time window) is moto's own.
+The ``cloudwatch`` fixture (conftest.py) gives moto nearest-rank percentiles, so the
+p50/p95 asserted below check that each query's answer lands in the right place, not
+CloudWatch's own percentile algorithm. Everything else (Sum, SampleCount, Maximum,
+ListMetrics, the time window) is moto's own.
 """
 
-import math
 from datetime import UTC, datetime, timedelta
 
-import boto3
 import pytest
-from moto import mock_aws
-from moto.cloudwatch.models import Statistics
 
 from reports.cloudwatch import run_consumption
+from reports.tests.conftest import put_metric as put
 
 START = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=30)
 END = START + timedelta(minutes=10)
 MINUTE = timedelta(minutes=1)
-
-
-@pytest.fixture
-def cloudwatch(monkeypatch):
-    moto_statistic = Statistics.get_statistics_for_type
-
-    def with_percentiles(self, stat):
-        if not stat.startswith("p"):
-            return moto_statistic(self, stat)
-        values = sorted(self.metric_single_values_list)
-        return values[math.ceil(float(stat[1:]) / 100 * len(values)) - 1]
-
-    monkeypatch.setattr(Statistics, "get_statistics_for_type", with_percentiles)
-    with mock_aws():
-        yield boto3.client("cloudwatch", region_name="us-east-1")
-
-
-def put(cloudwatch, namespace, metric, dimensions, values, at):
-    cloudwatch.put_metric_data(Namespace=namespace, MetricData=[
-        {"MetricName": metric, "Value": value, "Timestamp": at,
-         "Dimensions": [{"Name": name, "Value": v} for name, v in dimensions.items()]}
-        for value in values])
 
 
 def put_run(cloudwatch):
