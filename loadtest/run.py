@@ -115,6 +115,8 @@ def run(args, stack_arguments: list[str] | None = None) -> int:
     finally:
         if stack is not None:
             stack.stop()  # after the last $disconnect has run and been logged
+        elif target is not None and target.logs_dir:  # a stack that keeps running
+            wait_until_unchanged(Path(target.logs_dir) / INVOCATIONS_LOG)
         if target is not None:
             copy_stack_logs(target, run_dir)
     fanout_file = run_dir / "fanout.json"
@@ -134,6 +136,17 @@ def run(args, stack_arguments: list[str] | None = None) -> int:
     for gate in failed:
         print(f"FAILED gate: {gate}")
     return 1 if failed else 0
+
+
+def wait_until_unchanged(path: Path, quiet_s: float = 2.0, limit_s: float = 30.0) -> None:
+    """Until ``path`` has not grown for ``quiet_s`` (the last $disconnects logged), at most
+    ``limit_s``."""
+    deadline, size, quiet_since = time.monotonic() + limit_s, -1, time.monotonic()
+    while time.monotonic() < deadline and time.monotonic() - quiet_since < quiet_s:
+        current = path.stat().st_size if path.exists() else 0
+        if current != size:
+            size, quiet_since = current, time.monotonic()
+        time.sleep(0.2)
 
 
 def copy_stack_logs(target: StackFile, run_dir: Path) -> None:

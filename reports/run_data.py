@@ -4,7 +4,7 @@
 parameters, the stack it ran against) and Locust's CSVs; a local stack adds its
 EMF metric lines (``emf.jsonl``), its DynamoDB operations log (``dynamodb.jsonl``,
 one line per call with the capacity reported and modelled) and its invocations
-log (``invocations.jsonl``).
+log (``invocations.jsonl``). Records outside the run's window are left out.
 """
 
 from __future__ import annotations
@@ -15,6 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from system.local.lambda_runtime.logs import INVOCATIONS_LOG, OPERATIONS_LOG
+
+# A stack given with --target may have served others before the run: only records from
+# the run's window count (the margin covers Locust starting its first users).
+RUN_WINDOW_MARGIN_S = 5.0
 
 
 class RunDataError(ValueError):
@@ -64,9 +68,16 @@ class RunData:
             if key not in summary:
                 raise RunDataError(f"{summary_file} has no {key!r}: it was written by an older "
                                    f"chat-harness; run the load again")
-        return cls(directory, summary, read_json_lines(directory / OPERATIONS_LOG),
-                   read_json_lines(directory / "emf.jsonl"),
-                   read_json_lines(directory / INVOCATIONS_LOG),
+        start, end = summary["started_at"] - RUN_WINDOW_MARGIN_S, summary["ended_at"]
+
+        def in_run(records: list[dict], seconds) -> list[dict]:
+            return [r for r in records if start <= seconds(r) <= end]
+
+        return cls(directory, summary,
+                   in_run(read_json_lines(directory / OPERATIONS_LOG), lambda r: r["t"]),
+                   in_run(read_json_lines(directory / "emf.jsonl"),
+                          lambda r: r["_aws"]["Timestamp"] / 1000),
+                   in_run(read_json_lines(directory / INVOCATIONS_LOG), lambda r: r["t"]),
                    locust_request_counts(directory / "locust_stats.csv"))
 
     @property
