@@ -64,7 +64,6 @@ class CapacityGovernor:
 
     provisioned: dict[str, Capacity]
     burst_s: float = DYNAMODB_BURST_SECONDS
-    throttled: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._buckets = {
@@ -74,15 +73,12 @@ class CapacityGovernor:
         }
 
     def admits(self, operation: str, tables: list[str], now: float) -> bool:
-        """False, and counted, when any table's bucket for this kind of operation is empty."""
+        """False when any table's bucket for this kind of operation is empty."""
         if operation not in READ_OPERATIONS | WRITE_OPERATIONS:
             return True
         kind = "read" if operation in READ_OPERATIONS else "write"
-        empty = [t for t in tables if (t, kind) in self._buckets
-                 and not self._buckets[(t, kind)].admits(now)]
-        for table in empty:
-            self.throttled[table] = self.throttled.get(table, 0) + 1
-        return not empty
+        return all(self._buckets[(t, kind)].admits(now) for t in tables
+                   if (t, kind) in self._buckets)
 
     def charge(self, table: str, read: float, write: float, now: float) -> None:
         for kind, units in (("read", read), ("write", write)):
