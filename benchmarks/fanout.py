@@ -39,7 +39,6 @@ import json
 import math
 import multiprocessing
 import os
-import resource
 import shlex
 import signal
 import sys
@@ -61,7 +60,7 @@ from websockets.exceptions import ConnectionClosed
 
 from system.local.apigateway.events import new_connection_id
 from system.local.launcher import LocalStackProcess
-from system.local.processes import die_with_parent
+from system.local.processes import die_with_parent, raise_open_file_limit
 from system.local.stack import LOCAL_CREDENTIALS
 from system.local.tls import local_tls
 from system.stackfile import StackFile
@@ -442,18 +441,6 @@ def print_results(results: Measurements, clients: int) -> None:
         print("  handler FanoutDuration: no sendmessage metrics found")
 
 
-def raise_open_file_limit(needed: int) -> None:
-    """Let this process and the stack (which inherits the limit) hold ``needed`` files."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft >= needed:
-        return
-    target = needed if hard == resource.RLIM_INFINITY else min(hard, needed)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-    if target < needed:
-        print(f"warning: open-file limit {target} (hard limit) is below the {needed} "
-              f"this run may need")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=1000, help="WebSocket clients (N)")
@@ -467,7 +454,10 @@ def main(argv: list[str] | None = None) -> int:
         if getattr(options, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
     sys.stdout.reconfigure(line_buffering=True)
-    raise_open_file_limit(2 * options.clients + 1024)
+    needed_files = 2 * options.clients + 1024  # this process's clients, and the stack's
+    if raise_open_file_limit(needed_files) < needed_files:
+        print(f"warning: the open-file limit (hard limit) is below the {needed_files} "
+              f"this run may need")
     started = time.perf_counter()
 
     stack_arguments = [*STACK_ARGUMENTS, "--dynamodb", options.dynamodb]

@@ -57,7 +57,6 @@ import logging
 import math
 import multiprocessing
 import os
-import resource
 import signal
 import sys
 import time
@@ -71,7 +70,7 @@ from typing import Any
 import psutil
 
 from loadtest.measurement import ChatPayload, FanoutLedger
-from system.local.processes import die_with_parent
+from system.local.processes import die_with_parent, raise_open_file_limit
 
 HOST = "127.0.0.1"
 SERVER_SENDER = "bare-server"
@@ -91,15 +90,6 @@ BROADCAST_MARGIN_S = 30  # on top of the broadcast window
 DRAIN_TIMEOUT_S = 120
 GENERATOR_STOP_TIMEOUT_S = 120
 SERVER_STOP_TIMEOUT_S = 15
-
-
-def raise_open_file_limit(needed: int) -> int:
-    """Raise this process's soft open-file limit to the hard limit; return the new limit."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    target = max(soft, needed) if hard == resource.RLIM_INFINITY else hard
-    if target != soft:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-    return target
 
 
 def quiet_child(needed_files: int) -> None:

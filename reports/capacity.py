@@ -224,9 +224,18 @@ class Analysis:
                 peak, peak_at = sliding_peak(sorted(happened)) if happened else (0.0, started)
                 result[table].update({kind: series.round(3).tolist(), f"{kind}_peak": peak,
                                       f"{kind}_peak_at_s": peak_at - started,
+                                      f"{kind}_peak_during": self.phase(peak_at - started),
                                       f"{kind}_required": required_rate(sorted(happened)),
                                       f"{kind}_mean": float(series.mean())})
         return result
+
+    def phase(self, at_s: float) -> str:
+        """Which part of the run ``at_s`` (seconds since the start) falls in."""
+        steps = self.run.summary["steps"]
+        for number, step in enumerate(steps, 1):
+            if step["starts_at_s"] <= at_s < step["ends_at_s"]:
+                return f"step {number}, {step['users']} users"
+        return "the end: users leaving" if at_s >= steps[-1]["ends_at_s"] else "the start"
 
     def peak_factor(self, per_second: dict) -> float:
         """Peak over mean per second in the last step's steady part: how bursty the load is."""

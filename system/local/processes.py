@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import resource
 import signal
 import socket
 import sys
@@ -15,6 +16,17 @@ def die_with_parent() -> None:
     so even a SIGKILLed stack leaves no DynamoDB or worker process behind."""
     if sys.platform.startswith("linux"):
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def raise_open_file_limit(needed: int) -> int:
+    """Raise this process's soft open-file limit towards ``needed`` (children inherit it),
+    as far as the hard limit allows; return the limit now in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft >= needed:
+        return soft
+    target = needed if hard == resource.RLIM_INFINITY else min(hard, needed)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    return target
 
 
 def free_port(host: str = "127.0.0.1") -> int:
