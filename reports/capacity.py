@@ -88,24 +88,26 @@ def scan_read_units(total_bytes: float) -> float:
     return units + read_units(math.ceil(rest)) if rest or not full_pages else units
 
 
+def carries(rate: float, events: list[tuple[float, float]]) -> bool:
+    """Whether the capacity governor's bucket at ``rate`` units per second, with no burst
+    credit, admits every one of ``events`` (sorted (time, units))."""
+    bucket = TokenBucket(rate, burst_s=0)
+    for t, units in events:
+        if not bucket.admits(t):
+            return False
+        bucket.charge(units, t)
+    return True
+
+
 def required_rate(events: list[tuple[float, float]], precision: float = 0.01) -> float:
     """The lowest provisioned units per second that carry ``events`` (sorted (time, units))
     through the capacity governor's bucket without a throttle, burst credit aside."""
-
-    def carries(rate: float) -> bool:
-        bucket = TokenBucket(rate, burst_s=0)
-        for t, units in events:
-            if not bucket.admits(t):
-                return False
-            bucket.charge(units, t)
-        return True
-
     if not events:
         return 0.0
     low, high = 0.0, sum(units for _, units in events) + 1
     while high - low > precision:
         middle = (low + high) / 2
-        low, high = (low, middle) if carries(middle) else (middle, high)
+        low, high = (low, middle) if carries(middle, events) else (middle, high)
     return high
 
 

@@ -18,7 +18,7 @@ from reports.verify import run as run_verify
 from system.local.apigateway.limits import ApiLimits
 from system.local.capacity import parse_provisioned
 from system.local.dynamodb import BackendError
-from system.local.routes import DEFAULT_ROUTES_FILE, RouteConfigError
+from system.local.routes import DEFAULT_ROUTES_FILE
 from system.local.stack import LocalStack, LocalStackOptions
 from system.provision import Capacity
 
@@ -152,16 +152,10 @@ async def _serve_until_signal(options: LocalStackOptions) -> None:
 
 
 def _run_local(args) -> int:
-    logging.basicConfig(level=logging.WARNING,
-                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("chat_harness").setLevel(logging.DEBUG if args.verbose else logging.INFO)
     if args.verbose:
         logging.getLogger("websockets").setLevel(logging.INFO)
-    try:
-        asyncio.run(_serve_until_signal(_options(args)))
-    except (RouteConfigError, BackendError, ValueError, OSError) as error:
-        print(f"chat-harness local: {error}", file=sys.stderr)
-        return 2
+    asyncio.run(_serve_until_signal(_options(args)))
     return 0
 
 
@@ -177,12 +171,7 @@ def _add_load(subcommands) -> None:
 
 def _run_load(args) -> int:
     """The load run, then its capacity report (a report that fails loses no run data)."""
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
-    try:
-        code = run_load(args)
-    except (ValueError, OSError) as error:
-        print(f"chat-harness load: {error}", file=sys.stderr)
-        return 2
+    code = run_load(args)
     if (args.run_dir / "summary.json").exists():
         try:
             run_report(args)
@@ -199,15 +188,7 @@ def _add_report(subcommands) -> None:
                     "monthly costs for a target workload, break points.",
     )
     add_report_arguments(report)
-    report.set_defaults(run=_run_report)
-
-
-def _run_report(args) -> int:
-    try:
-        return run_report(args)
-    except (ValueError, OSError) as error:
-        print(f"chat-harness report: {error}", file=sys.stderr)
-        return 2
+    report.set_defaults(run=run_report)
 
 
 def _add_verify(subcommands) -> None:
@@ -219,16 +200,7 @@ def _add_verify(subcommands) -> None:
                     "the recommendation saw throttling.",
     )
     add_verify_arguments(verify)
-    verify.set_defaults(run=_run_verify)
-
-
-def _run_verify(args) -> int:
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
-    try:
-        return run_verify(args)
-    except (ValueError, OSError) as error:
-        print(f"chat-harness verify: {error}", file=sys.stderr)
-        return 2
+    verify.set_defaults(run=run_verify)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -242,7 +214,13 @@ def main(argv: list[str] | None = None) -> int:
     _add_report(subcommands)
     _add_verify(subcommands)
     args = parser.parse_args(argv)
-    return args.run(args)
+    logging.basicConfig(level=logging.WARNING,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    try:
+        return args.run(args)
+    except (ValueError, OSError, BackendError) as error:  # what a user can cause: one line
+        print(f"chat-harness {args.command}: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
