@@ -38,6 +38,8 @@ _THROTTLED = {
                "Consider increasing your provisioning level with the UpdateTable API.",
 }
 _SINGLE_ITEM_WRITES = {"PutItem", "UpdateItem", "DeleteItem"}
+# (known, item) for a call that needs no stored item looked up.
+_NOTHING_STORED: tuple[bool, dict | None] = (True, None)
 
 
 def tables_of(request: dict) -> list[str]:
@@ -79,13 +81,12 @@ def items_read(response: dict) -> list[dict]:
 class DynamoDBProxy:
     def __init__(self, backend_url: str, faults: Faults, *,
                  key_attributes: dict[str, str] | None = None,
-                 governor: CapacityGovernor | None = None,
-                 operations_log: Path | None = None) -> None:
+                 governor: CapacityGovernor | None = None, operations_log: Path) -> None:
         self.backend_url = backend_url.rstrip("/")
         self.faults = faults
         self.key_attributes = key_attributes or {}
         self.governor = governor
-        self._log = operations_log.open("a", encoding="utf-8") if operations_log else None
+        self._log = operations_log.open("a", encoding="utf-8")
         self._session: ClientSession | None = None
         app = web.Application(client_max_size=32 * 1024 * 1024)
         app.router.add_route("*", "/{tail:.*}", self._forward)
@@ -117,33 +118,30 @@ class DynamoDBProxy:
             return web.Response(status=400, text=json.dumps(_THROTTLED),
                                 content_type="application/x-amz-json-1.0")
 
-        observed = self._log is not None or self.governor is not None
         before = (await self._stored_item(document, headers)
-                  if observed and operation in _SINGLE_ITEM_WRITES else None)
+                  if operation in _SINGLE_ITEM_WRITES else _NOTHING_STORED)
         async with self._session.request(request.method, self.backend_url + request.path_qs,
                                          headers=headers, data=body) as answer:
             payload = await answer.read()
             reply_headers = {k: v for k, v in answer.headers.items()
                              if k.lower() not in _HOP_BY_HOP}
             status = answer.status
-        if observed and tables:
+        if tables:
             await self._observe(operation, document, status, parse_json(payload), before,
                                 headers, origin)
         return web.Response(status=status, body=payload, headers=reply_headers)
 
     async def _observe(self, operation: str, document: dict, status: int, response: dict,
-                       before: tuple[bool, dict | None] | None, headers: dict,
-                       origin: dict) -> None:
+                       before: tuple[bool, dict | None], headers: dict, origin: dict) -> None:
         """Charge the governor with what the call consumed; log measured against modelled."""
         error = response.get("__type", "").rpartition("#")[2] if status != 200 else None
-        after: tuple[bool, dict | None] | None = None
-        if operation == "UpdateItem" and error is None:
-            after = await self._stored_item(document, headers)
-        known = before is None or (before[0] and (after is None or after[0]))
+        after = (await self._stored_item(document, headers)
+                 if operation == "UpdateItem" and error is None else _NOTHING_STORED)
+        (before_known, before_item), (after_known, after_item) = before, after
         modelled = modelled_capacity(
             operation, document, response if error is None else None,
-            before=before[1] if before else None, after=after[1] if after else None, error=error,
-        ) if known else None
+            before=before_item, after=after_item, error=error,
+        ) if before_known and after_known else None
         measured = measured_capacity(operation, response)
         if self.governor is not None:
             now = time.monotonic()
@@ -152,12 +150,10 @@ class DynamoDBProxy:
                 charged.setdefault(entry.table, {"read": entry.read, "write": entry.write})
             for table, units in charged.items():
                 self.governor.charge(table, units["read"], units["write"], now)
-        if self._log is None:
-            return
         if operation in READ_OPERATIONS:
             sizes = [item_size(item) for item in items_read(response)]
         else:
-            written = document.get("Item") if operation == "PutItem" else (after or (0, None))[1]
+            written = document.get("Item") if operation == "PutItem" else after_item
             sizes = [item_size(written)] if written else []
         self._record({
             "op": operation, **origin, "tables": tables_of(document), "error": error,
@@ -185,13 +181,11 @@ class DynamoDBProxy:
             return True, parse_json(await answer.read()).get("Item")
 
     def _record(self, entry: dict) -> None:
-        if self._log is not None:
-            self._log.write(json.dumps({"t": round(time.time(), 4), **entry}) + "\n")
-            self._log.flush()
+        self._log.write(json.dumps({"t": round(time.time(), 4), **entry}) + "\n")
+        self._log.flush()
 
     async def stop(self) -> None:
         await self._runner.cleanup()
         if self._session is not None:
             await self._session.close()
-        if self._log is not None:
-            self._log.close()
+        self._log.close()
