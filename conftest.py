@@ -1,10 +1,15 @@
 """Hypothesis profiles for every suite: ``ci`` (the default, sized for tox on 2 cores)
 and ``thorough`` (long runs): ``HYPOTHESIS_PROFILE=thorough tox``. No deadlines:
-these tests drive real servers, whose timing is not the property under test."""
+these tests drive real servers, whose timing is not the property under test.
+
+Every suite also gets the local-stack fixtures' plugin: a failed test's report shows
+what the stacks it used printed last."""
 
 import os
 
 from hypothesis import HealthCheck, settings
+
+pytest_plugins = ["system.local.stack_fixtures"]
 
 settings.register_profile(
     "ci", max_examples=10, stateful_step_count=12, deadline=None,

@@ -58,7 +58,8 @@ from botocore.config import Config
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from system.local.apigateway.events import new_connection_id
+from system.handlers.frames import chat_frame
+from system.local.apigateway.ids import new_connection_id
 from system.local.launcher import LocalStackProcess
 from system.local.processes import die_with_parent, raise_open_file_limit
 from system.local.stack import LOCAL_CREDENTIALS
@@ -150,15 +151,12 @@ def null_sink(tls_dir: Path | None) -> Iterator[str]:
             process.join()
 
 
-def chat_frame() -> bytes:
+def sample_chat_frame() -> bytes:
     """A broadcast payload shaped and sized like sendmessage's."""
     sender = new_connection_id()
     sent_at = "2026-11-26T10:00:00.000Z"
     text = "fan-out benchmark message"
-    return json.dumps({
-        "message": f"[{sent_at} - UTC]\n {sender}  {text}\n", "type": "chat",
-        "message_id": str(uuid.uuid4()), "sender": sender, "sent_at": sent_at, "text": text,
-    }).encode()
+    return json.dumps(chat_frame(str(uuid.uuid4()), sender, sent_at, text)).encode()
 
 
 @dataclass(frozen=True)
@@ -177,7 +175,7 @@ def bare_post_rate(endpoint: str, ca_bundle: Path | None, posts: int) -> PostRat
     client = boto3.client("apigatewaymanagementapi", endpoint_url=endpoint, region_name=REGION,
                           verify=str(ca_bundle) if ca_bundle else None, config=HANDLER_CONFIG,
                           **LOCAL_CREDENTIALS)
-    data = chat_frame()
+    data = sample_chat_frame()
     recipients = [new_connection_id() for _ in range(posts)]
 
     def post(recipient: str) -> None:

@@ -70,6 +70,7 @@ from typing import Any
 import psutil
 
 from loadtest.measurement import ChatPayload, FanoutLedger
+from system.handlers.frames import chat_frame
 from system.local.processes import die_with_parent, raise_open_file_limit
 
 HOST = "127.0.0.1"
@@ -102,18 +103,14 @@ def quiet_child(needed_files: int) -> None:
 # -- the bare server (child process) --------------------------------------------------------
 
 
-def chat_frame(run_id: str, seq: int) -> str:
+def timed_chat_frame(run_id: str, seq: int) -> str:
     """A chat broadcast shaped like the chat's own, whose text is a ChatPayload of this
     run sent now, so that ChatUser's listeners count and time it."""
     now = time.time()
     payload = ChatPayload(run_id, uuid.uuid4().hex, SERVER_SENDER, seq, now, now)
     sent_at = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}Z"
     text = payload.encode()
-    return json.dumps({
-        "message": f"[{sent_at} - UTC]\n {SERVER_SENDER}  {text}\n", "type": "chat",
-        "message_id": payload.message_id, "sender": SERVER_SENDER, "sent_at": sent_at,
-        "text": text,
-    })
+    return json.dumps(chat_frame(payload.message_id, SERVER_SENDER, sent_at, text))
 
 
 def run_server(channel: Connection, run_id: str, users: int) -> None:
@@ -151,7 +148,7 @@ def run_server(channel: Connection, run_id: str, users: int) -> None:
             behind_s = max(behind_s, loop.time() - due)
             connections = server.connections
             try:
-                broadcast(connections, chat_frame(run_id, seq), raise_exceptions=True)
+                broadcast(connections, timed_chat_frame(run_id, seq), raise_exceptions=True)
             except ExceptionGroup as skipped:
                 failed += len(skipped.exceptions)
             written += len(connections)

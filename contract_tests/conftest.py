@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from contract_tests.client import SETTLE_TIMEOUT_S, ChatClient
+from contract_tests.client import ChatClient
 from contract_tests.tables import Tables, eventually
-from system.local.launcher import LocalStackProcess
+from system.client import WAIT_TIMEOUT_S
+from system.local.stack_fixtures import stack_fixture
 from system.stackfile import StackFile
 
 
@@ -27,16 +28,21 @@ def pytest_addoption(parser):
                      help="local stack only: run these handlers (a routes TOML file)")
 
 
+def local_stack_arguments(request: pytest.FixtureRequest) -> list[str]:
+    routes = request.config.getoption("--routes")
+    return ["--routes", str(routes)] if routes else []
+
+
+local_stack = stack_fixture(local_stack_arguments, doc="A local stack running the --routes handlers.")
+
+
 @pytest.fixture(scope="session")
 def stack(request) -> StackFile:
+    """The target: the ``--stack-file`` stack, or else a local stack started for the run."""
     stack_file = request.config.getoption("--stack-file")
     if stack_file is not None:
-        yield StackFile.read(stack_file)
-        return
-    routes = request.config.getoption("--routes")
-    process = LocalStackProcess(["--routes", str(routes)] if routes else [])
-    yield process.start()
-    process.stop()
+        return StackFile.read(stack_file)
+    return request.getfixturevalue("local_stack").file
 
 
 @pytest.fixture
@@ -91,7 +97,7 @@ class Faults:
         return self._call("GET", "faults")
 
     def emf_lines(self, predicate: Callable[[dict], bool],
-                  timeout: float = SETTLE_TIMEOUT_S) -> list[dict]:
+                  timeout: float = WAIT_TIMEOUT_S) -> list[dict]:
         """EMF documents the stack collected that match ``predicate``, waiting for the
         first (an invocation's lines are written when it ends)."""
         def found() -> list[dict]:

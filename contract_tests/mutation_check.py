@@ -6,7 +6,8 @@ For each mutant in ``mutants/handlers.py`` (unpaginated scan, no Gone pruning,
 ping stored, sender excluded) it writes a routes file that runs the chat's
 routes through the mutant, runs ``pytest contract_tests -x`` on a local stack
 with those handlers, and reports the first test that caught it. Exits 1 if any
-mutant survives.
+mutant survives. Two suites run at a time: each spends most of its time waiting on
+its stack, so two share this project's 2-core machine well.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import sys
 import tempfile
 import time
 import tomllib
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import tomli_w
@@ -28,6 +30,7 @@ from system.local.routes import DEFAULT_ROUTES_FILE
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 RUN_TIMEOUT_S = 600
+SUITES_AT_ONCE = 2
 
 
 def mutant_routes(mutant: str) -> str:
@@ -52,6 +55,18 @@ def run_suite(routes: Path) -> tuple[int, str]:
     return result.returncode, caught_by[0] if caught_by else result.stdout.strip()[-300:]
 
 
+def is_caught(mutant: str, directory: Path) -> bool:
+    """Run the suite against one mutant; print which test caught it, and how fast."""
+    routes = directory / f"{mutant}.toml"
+    routes.write_text(mutant_routes(mutant))
+    started = time.perf_counter()
+    code, detail = run_suite(routes)
+    caught = code == 1
+    print(f"{mutant:<18} {'caught' if caught else 'SURVIVED'} "
+          f"in {time.perf_counter() - started:5.1f} s  {detail}", flush=True)
+    return caught
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("mutants", nargs="*", metavar="MUTANT",
@@ -60,18 +75,10 @@ def main(argv: list[str] | None = None) -> int:
     unknown = set(mutants) - set(MUTANT_NAMES)
     if unknown:
         parser.error(f"unknown mutants {sorted(unknown)}; known: {', '.join(MUTANT_NAMES)}")
-    survivors = []
-    with tempfile.TemporaryDirectory(prefix="mutants-") as directory:
-        for mutant in mutants:
-            routes = Path(directory) / f"{mutant}.toml"
-            routes.write_text(mutant_routes(mutant))
-            started = time.perf_counter()
-            code, detail = run_suite(routes)
-            caught = code == 1
-            print(f"{mutant:<18} {'caught' if caught else 'SURVIVED'} "
-                  f"in {time.perf_counter() - started:5.1f} s  {detail}", flush=True)
-            if not caught:
-                survivors.append(mutant)
+    with tempfile.TemporaryDirectory(prefix="mutants-") as directory, \
+            ThreadPoolExecutor(SUITES_AT_ONCE) as pool:
+        caught = dict(zip(mutants, pool.map(lambda m: is_caught(m, Path(directory)), mutants)))
+    survivors = [mutant for mutant in mutants if not caught[mutant]]
     print(f"{len(mutants) - len(survivors)} of {len(mutants)} mutants caught")
     return 1 if survivors else 0
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from system.local.apigateway.limits import MESSAGE_BYTES
-
-HEARTBEAT = "ping"
+from system.apigateway_quotas import MESSAGE_BYTES
+from system.handlers.frames import HEARTBEAT
 
 # Unicode the chat must carry unchanged: astral-plane emoji, right-to-left
 # scripts, combining marks, JSON's special characters, whitespace.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from contract_tests.client import SETTLE_TIMEOUT_S
+from system.client import WAIT_TIMEOUT_S
 from system.stackfile import StackFile
 
 
@@ -50,7 +50,7 @@ class Tables:
                                 Key={"connection_id": {"S": connection_id}})
 
 
-def eventually(check: Callable[[], bool], what: str, timeout: float = SETTLE_TIMEOUT_S) -> None:
+def eventually(check: Callable[[], bool], what: str, timeout: float = WAIT_TIMEOUT_S) -> None:
     """For table state no client can observe as an event: check until true, bounded."""
     deadline = time.monotonic() + timeout
     while not check():

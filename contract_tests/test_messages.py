@@ -7,12 +7,11 @@ import uuid
 
 import pytest
 import tomli_w
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from contract_tests.client import ChatClient
 from contract_tests.strategies import (
-    HEARTBEAT,
     chat_texts,
     extra_fields,
     garbage,
@@ -20,8 +19,9 @@ from contract_tests.strategies import (
     over_limit_sizes,
     sized_text,
 )
-from system.local.launcher import LocalStackProcess
+from system.handlers.frames import HEARTBEAT
 from system.local.routes import DEFAULT_ROUTES_FILE
+from system.local.stack_fixtures import stack_fixture
 
 REFUSAL_WAIT_S = 8
 
@@ -113,6 +113,10 @@ def test_default_answers_the_sender_only_and_stores_nothing(clients, tables):
     sender, bystander = clients(), clients()
 
     @given(junk=garbage)
+    @example(junk="not json")  # one of each kind, whatever else hypothesis draws
+    @example(junk={"action": "dance"})
+    @example(junk={"action": 7})
+    @example(junk={"message": "x"})
     def send(junk):
         before = len(sender.frames(lambda f: f.kind == "InvalidRequest"))
         sender.send(junk)
@@ -165,23 +169,24 @@ def test_over_the_limit_the_connection_closes_1009_and_nothing_is_stored(clients
     send()
 
 
-@pytest.fixture(scope="module")
-def two_way_stack(request, tmp_path_factory):
-    """The chat with a route response on sendmessage: its return bodies reach the sender."""
+def two_way_routes(request: pytest.FixtureRequest) -> list[str]:
+    """The chat's routes with a route response on sendmessage."""
     if request.config.getoption("--stack-file") is not None:
         pytest.skip("needs a local stack whose routes the suite can set")
     document = tomllib.loads(DEFAULT_ROUTES_FILE.read_text())
     document["routes"]["sendmessage"]["route_response"] = True
-    routes = tmp_path_factory.mktemp("two-way") / "routes.toml"
+    routes = request.getfixturevalue("tmp_path_factory").mktemp("two-way") / "routes.toml"
     routes.write_text(tomli_w.dumps(document))
-    process = LocalStackProcess(["--routes", str(routes)])
-    yield process.start()
-    process.stop()
+    return ["--routes", str(routes)]
+
+
+two_way_stack = stack_fixture(two_way_routes, scope="module",
+                              doc="The chat whose sendmessage return bodies reach the sender.")
 
 
 def test_with_a_route_response_the_sender_alone_gets_pong_and_refusals(two_way_stack):
-    sender, other = ChatClient(two_way_stack.websocket_url), ChatClient(
-        two_way_stack.websocket_url)
+    url = two_way_stack.file.websocket_url
+    sender, other = ChatClient(url), ChatClient(url)
     try:
         sender.chat(HEARTBEAT)
         sender.wait_for(lambda f: f.kind == "Pong")

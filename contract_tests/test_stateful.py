@@ -25,7 +25,8 @@ from hypothesis.stateful import (
 )
 
 from contract_tests.client import ChatClient, Frame
-from contract_tests.strategies import HEARTBEAT, chat_texts, garbage
+from contract_tests.strategies import chat_texts, garbage
+from system.handlers.frames import HEARTBEAT
 
 MAX_OPEN = 4
 

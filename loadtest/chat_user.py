@@ -20,8 +20,9 @@ from locust import User, constant, task
 
 from loadtest.live import FanoutDelta
 from loadtest.measurement import ChatPayload, FanoutLedger
+from system.handlers.frames import HEARTBEAT
 
-HEARTBEAT = json.dumps({"action": "sendmessage", "message": "ping"})
+HEARTBEAT_FRAME = json.dumps({"action": "sendmessage", "message": HEARTBEAT})
 CONNECT_TIMEOUT_S = 30
 RECONNECT_PAUSE_S = 1.0
 YIELD_EVERY_S = 0.005
@@ -127,7 +128,7 @@ class ChatUser(User):
     def _heartbeat(self) -> None:
         while not self.stopping:
             gevent.sleep(self.heartbeat_s)
-            self._send(HEARTBEAT, "heartbeat")
+            self._send(HEARTBEAT_FRAME, "heartbeat")
 
     def _send(self, frame: str, name: str) -> None:
         started = time.perf_counter()

@@ -28,6 +28,7 @@ from loadtest.chat_user import ChatUser
 from loadtest.generator import GeneratorMonitor, generator_health
 from loadtest.live import LiveFanout
 from loadtest.measurement import FanoutLedger
+from loadtest.parameters import LoadParameters
 from loadtest.shapes import StepShape, steps_from
 from system.local.launcher import LocalStackProcess
 from system.stackfile import StackFile
@@ -49,15 +50,7 @@ class Steps(StepShape):
 def _options(parser) -> None:
     group = parser.add_argument_group("chat-harness")
     group.add_argument("--stack-file", default="", help="target this stack file's WebSocket URL")
-    group.add_argument("--steps", default="25,50", help="users per step, e.g. 100,250,500")
-    group.add_argument("--step-hold", type=float, default=30.0, help="seconds each step lasts")
-    group.add_argument("--step-spawn-rate", type=float, default=50.0, help="users started/s")
-    group.add_argument("--messages-per-minute", type=float, default=6.0,
-                       help="chat messages per user per minute")
-    group.add_argument("--schedule", choices=["constant", "poisson"], default="constant")
-    group.add_argument("--heartbeat-s", type=float, default=30.0, help="heartbeat interval")
-    group.add_argument("--settle-s", type=float, default=5.0,
-                       help="a connection closing this soon after a send is not expected to get it")
+    LoadParameters.add_options(group, processes=False)  # Locust has its own --processes
     group.add_argument("--run-id", default="chat-harness",
                        help="tag for this run's messages (the same on every worker)")
     group.add_argument("--run-dir", default="", help="write summary.json and histograms here")
@@ -70,6 +63,7 @@ class FanoutRun:
     def __init__(self, environment) -> None:
         self.environment = environment
         self.options = environment.parsed_options
+        self.load = LoadParameters.from_options(self.options)
         self.ledger = FanoutLedger()
         self.monitor = GeneratorMonitor()
         self.started_at = 0.0
@@ -79,14 +73,14 @@ class FanoutRun:
         self.stack = None
 
     def configure_users(self) -> None:
-        o = self.options
+        load = self.load
         ChatUser.ledger = self.ledger
-        ChatUser.run_id = o.run_id
-        ChatUser.heartbeat_s = o.heartbeat_s
-        ChatUser.messages_per_minute = o.messages_per_minute
-        ChatUser.poisson = o.schedule == "poisson"
-        StepShape.steps = tuple(steps_from([int(n) for n in o.steps.split(",")], o.step_hold))
-        StepShape.spawn_rate = o.step_spawn_rate
+        ChatUser.run_id = self.options.run_id
+        ChatUser.heartbeat_s = load.heartbeat_s
+        ChatUser.messages_per_minute = load.messages_per_minute
+        ChatUser.poisson = load.schedule == "poisson"
+        StepShape.steps = tuple(steps_from(list(load.steps), load.step_hold_s))
+        StepShape.spawn_rate = load.step_spawn_rate
 
     def find_target(self) -> None:
         """--host, else the stack file, else a local stack started for the run."""
@@ -108,7 +102,7 @@ class FanoutRun:
             parts.append(self.own_snapshot())
         snapshots = [part["ledger"] for part in parts]
         generators = [part["generator"] for part in parts]
-        settle = self.options.settle_s
+        settle = self.load.settle_s
         report = FanoutLedger.merge(snapshots, settle_s=settle)
         summary = report.to_dict()
         summary["generator"] = generator_health(generators)
@@ -125,7 +119,7 @@ class FanoutRun:
             })
         summary["workers"] = [
             {"messages_sent": alone.messages_sent, "receipts": alone.fanout.count}
-            for alone in (FanoutLedger.merge([s], settle_s=self.options.settle_s)
+            for alone in (FanoutLedger.merge([s], settle_s=settle)
                           for s in snapshots)
         ]
         if self.options.run_dir:
@@ -225,7 +219,7 @@ def _test_start(environment, **_) -> None:
     is watched from now on."""
     _run.started_at = time.time()
     ChatUser.stop_sending_at = (_run.started_at + StepShape.steps[-1].ends_at
-                                - _run.options.settle_s)
+                                - _run.load.settle_s)
     if not isinstance(environment.runner, MasterRunner):
         _run.monitor.start()
 

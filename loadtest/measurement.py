@@ -2,7 +2,7 @@
 
 Pure bookkeeping (stdlib and HdrHistogram only, no sockets, no Locust, no gevent), so it
 can be property-tested on its own and so every Locust process (workers and master) can
-run the same code. The principles it follows (DESIGN.md, "Load test"):
+run the same code. The principles it follows:
 
 * Open schedule. Latency is measured from the time the schedule *intended* a message to
   leave, not from when it actually left, so a slow system (or a lagging generator) cannot
@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import math
 from bisect import bisect_left, insort
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from hdrh.histogram import HdrHistogram
@@ -413,77 +413,145 @@ class FanoutLedger:
         """
         if settle_s < 0:
             raise ValueError("settle_s must not be negative")
-        intervals: list[tuple[float, float]] = []  # (opened, closed or +inf), all snapshots
-        offsets: list[int] = []
-        sent_at: dict[str, float] = {}
-        duplicated = out_of_order = 0
-        fanout, sender_echo = LatencyHistogram(), LatencyHistogram()
+        sends = _ConnectionsAndSends.gather(snapshots, sent_between)
+        expected = _expected_counts(sends.sent_at, sends.intervals, settle_s)
+        whole_run = sent_between is None
+        tally = _tally_receipts(snapshots, sends, settle_s, unsent_is_unexpected=whole_run)
+        receipt_time = (_ReceiptTimeCounts.of_whole_run(snapshots) if whole_run
+                        else _ReceiptTimeCounts.of_window(snapshots, sends.sent_at))
+        return _assemble_report(len(sends.sent_at), expected, tally, receipt_time)
+
+
+@dataclass
+class _ConnectionsAndSends:
+    """Every snapshot's connections and the messages sent in the window, before any
+    receipt is looked at.
+
+    A receipt names its connection by its index within its own snapshot, so each
+    snapshot's connections are laid end to end in ``intervals`` and ``offsets`` says
+    where each snapshot's connections begin.
+    """
+
+    intervals: list[tuple[float, float]]  # (opened, closed or +inf)
+    offsets: list[int]
+    sent_at: dict[str, float]  # message id -> when it left (the first record wins)
+
+    @staticmethod
+    def gather(snapshots: list[dict],
+               sent_between: tuple[float, float] | None) -> _ConnectionsAndSends:
+        sends = _ConnectionsAndSends([], [], {})
         for snapshot in snapshots:
             if snapshot.get("format") != SNAPSHOT_FORMAT:
                 raise ValueError(f"not a fan-out ledger snapshot: {snapshot.get('format')!r}")
-            offsets.append(len(intervals))
+            sends.offsets.append(len(sends.intervals))
             for _key, opened, closed in snapshot["connections"]:
-                intervals.append((float(opened), math.inf if closed is None else float(closed)))
+                sends.intervals.append(
+                    (float(opened), math.inf if closed is None else float(closed)))
             for message_id, _sender, _seq, _intended_at, sent in snapshot["sent"]:
                 if sent_between is None or sent_between[0] <= sent < sent_between[1]:
-                    sent_at.setdefault(message_id, float(sent))
-            if sent_between is None:
-                duplicated += snapshot["duplicated"]
-                out_of_order += snapshot["out_of_order"]
-                fanout.merge(LatencyHistogram._from_snapshot(snapshot["histograms"]["fanout"]))
-                sender_echo.merge(
-                    LatencyHistogram._from_snapshot(snapshot["histograms"]["sender_echo"]))
+                    sends.sent_at.setdefault(message_id, float(sent))
+        return sends
 
-        expected = _expected_counts(sent_at, intervals, settle_s)
 
-        received: dict[str, int] = {}
-        latest: dict[str, float] = {}
-        unexpected = 0
-        for snapshot, offset in zip(snapshots, offsets, strict=True):
-            for message_id, (connections, delays) in snapshot["receipts"].items():
-                sent = sent_at.get(message_id)
-                if sent is None:
-                    if sent_between is None:
-                        unexpected += len(connections)
-                    continue
-                if sent_between is not None:
+@dataclass
+class _ReceiptTimeCounts:
+    """What the processes decided at receipt time: duplicates, reordering, histograms."""
+
+    duplicated: int = 0
+    out_of_order: int = 0
+    fanout: LatencyHistogram = field(default_factory=LatencyHistogram)
+    sender_echo: LatencyHistogram = field(default_factory=LatencyHistogram)
+
+    @staticmethod
+    def of_whole_run(snapshots: list[dict]) -> _ReceiptTimeCounts:
+        """The processes' own counts and histograms, added up."""
+        counts = _ReceiptTimeCounts()
+        for snapshot in snapshots:
+            counts.duplicated += snapshot["duplicated"]
+            counts.out_of_order += snapshot["out_of_order"]
+            histograms = snapshot["histograms"]
+            counts.fanout.merge(LatencyHistogram._from_snapshot(histograms["fanout"]))
+            counts.sender_echo.merge(LatencyHistogram._from_snapshot(histograms["sender_echo"]))
+        return counts
+
+    @staticmethod
+    def of_window(snapshots: list[dict], sent_at: dict[str, float]) -> _ReceiptTimeCounts:
+        """Only the fan-out histogram, rebuilt from the window's messages' first receipts:
+        the snapshots keep duplicates, reordering and sender echoes as run totals only."""
+        counts = _ReceiptTimeCounts()
+        for snapshot in snapshots:
+            for message_id, (_connections, delays) in snapshot["receipts"].items():
+                if message_id in sent_at:
                     for delay in delays:
-                        fanout.record(delay * 1000)
-                deadline = sent + settle_s
-                count, last = 0, -math.inf
-                for index, delay in zip(connections, delays, strict=True):
-                    opened, closed = intervals[offset + index]
-                    if opened > sent or closed < sent:
-                        unexpected += 1
-                    elif closed >= deadline:
-                        count += 1
-                        last = max(last, delay)
-                    # else: open at the send, closed within the settle window: not counted.
-                if count:
-                    received[message_id] = received.get(message_id, 0) + count
-                    latest[message_id] = max(latest.get(message_id, -math.inf), last)
+                        counts.fanout.record(delay * 1000)
+        return counts
 
-        last_recipient = LatencyHistogram()
-        for message_id, wanted in expected.items():
-            if wanted and received.get(message_id, 0) == wanted:
-                last_recipient.record(latest[message_id] * 1000)
 
-        deliveries_expected = sum(expected.values())
-        deliveries_received = sum(received.values())
-        return FanoutReport(
-            messages_sent=len(sent_at),
-            deliveries_expected=deliveries_expected,
-            deliveries_received=deliveries_received,
-            lost=deliveries_expected - deliveries_received,
-            duplicated=duplicated,
-            out_of_order=out_of_order,
-            unexpected=unexpected,
-            delivery_ratio=(deliveries_received / deliveries_expected
-                            if deliveries_expected else 1.0),
-            fanout=fanout,
-            last_recipient=last_recipient,
-            sender_echo=sender_echo,
-        )
+@dataclass
+class _ReceiptTally:
+    """First receipts sorted by the expected-recipient rule (see ``FanoutLedger.merge``)."""
+
+    received: dict[str, int]  # message id -> first receipts on expected recipients
+    latest: dict[str, float]  # message id -> the latest of those, seconds after intended_at
+    unexpected: int
+
+
+def _tally_receipts(snapshots: list[dict], sends: _ConnectionsAndSends, settle_s: float, *,
+                    unsent_is_unexpected: bool) -> _ReceiptTally:
+    """Receipts of messages outside ``sends.sent_at`` count as unexpected only if
+    ``unsent_is_unexpected``: in a window, they may have been sent in another step."""
+    tally = _ReceiptTally({}, {}, 0)
+    for snapshot, offset in zip(snapshots, sends.offsets, strict=True):
+        for message_id, (connections, delays) in snapshot["receipts"].items():
+            sent = sends.sent_at.get(message_id)
+            if sent is None:
+                if unsent_is_unexpected:
+                    tally.unexpected += len(connections)
+                continue
+            deadline = sent + settle_s
+            count, last = 0, -math.inf
+            for index, delay in zip(connections, delays, strict=True):
+                opened, closed = sends.intervals[offset + index]
+                if opened > sent or closed < sent:
+                    tally.unexpected += 1
+                elif closed >= deadline:
+                    count += 1
+                    last = max(last, delay)
+                # else: open at the send, closed within the settle window: not counted.
+            if count:
+                tally.received[message_id] = tally.received.get(message_id, 0) + count
+                tally.latest[message_id] = max(tally.latest.get(message_id, -math.inf), last)
+    return tally
+
+
+def _last_recipient(expected: dict[str, int], tally: _ReceiptTally) -> LatencyHistogram:
+    """Only messages that reached every one (and at least one) of their expected
+    recipients: a loss makes the true last-recipient time unknown (see FanoutReport)."""
+    histogram = LatencyHistogram()
+    for message_id, wanted in expected.items():
+        if wanted and tally.received.get(message_id, 0) == wanted:
+            histogram.record(tally.latest[message_id] * 1000)
+    return histogram
+
+
+def _assemble_report(messages_sent: int, expected: dict[str, int], tally: _ReceiptTally,
+                     receipt_time: _ReceiptTimeCounts) -> FanoutReport:
+    deliveries_expected = sum(expected.values())
+    deliveries_received = sum(tally.received.values())
+    return FanoutReport(
+        messages_sent=messages_sent,
+        deliveries_expected=deliveries_expected,
+        deliveries_received=deliveries_received,
+        lost=deliveries_expected - deliveries_received,
+        duplicated=receipt_time.duplicated,
+        out_of_order=receipt_time.out_of_order,
+        unexpected=tally.unexpected,
+        delivery_ratio=(deliveries_received / deliveries_expected
+                        if deliveries_expected else 1.0),
+        fanout=receipt_time.fanout,
+        last_recipient=_last_recipient(expected, tally),
+        sender_echo=receipt_time.sender_echo,
+    )
 
 
 def _expected_counts(sent_at: dict[str, float], intervals: list[tuple[float, float]],

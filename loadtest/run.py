@@ -17,14 +17,20 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from loadtest.parameters import LoadParameters
 from system.local.lambda_runtime.logs import INVOCATIONS_LOG, OPERATIONS_LOG
 from system.local.launcher import LocalStackProcess
 from system.local.processes import free_port
 from system.stackfile import StackFile
 
+HELP = "a headless load run (Locust) with its summary, run directory and capacity report"
+DESCRIPTION = ("Run the chat load test headless: a step shape of Locust chat users on a local "
+               "stack (or --target STACKFILE); write a run directory, summary and capacity "
+               "report.")
 LOCUSTFILE = Path(__file__).resolve().parent / "locustfile.py"
 RUN_TIMEOUT_MARGIN_S = 120
 _COMPARISONS = {"<=": operator.le, ">=": operator.ge, "<": operator.lt, ">": operator.gt,
@@ -63,79 +69,71 @@ class Gate:
 def add_arguments(parser) -> None:
     parser.add_argument("--target", type=Path, metavar="STACKFILE",
                         help="run against this stack (default: a local stack for the run)")
-    parser.add_argument("--steps", default="25,50", help="users per step (default %(default)s)")
-    parser.add_argument("--step-hold", type=float, default=30.0,
-                        help="seconds per step (default %(default)s)")
-    parser.add_argument("--messages-per-minute", type=float, default=6.0,
-                        help="chat messages per user per minute (default %(default)s)")
-    parser.add_argument("--schedule", choices=["constant", "poisson"], default="constant")
-    parser.add_argument("--heartbeat-s", type=float, default=30.0,
-                        help="heartbeat interval (default %(default)s)")
-    parser.add_argument("--processes", type=int, default=1,
-                        help="Locust worker processes (default %(default)s)")
+    LoadParameters.add_options(parser)
     parser.add_argument("--run-dir", type=Path, help="default runs/<date-time>")
     parser.add_argument("--fail-if", action="append", default=[], type=Gate.parse,
                         metavar="EXPR", help="e.g. 'delivery_ratio<1' (repeatable)")
 
 
-def load_parameters(args) -> dict:
-    """What shapes the load: recorded in summary.json so that a run can be replayed."""
-    return {"steps": [int(n) for n in args.steps.split(",")], "step_hold_s": args.step_hold,
-            "messages_per_minute": args.messages_per_minute, "schedule": args.schedule,
-            "heartbeat_s": args.heartbeat_s, "processes": args.processes}
+def new_run_dir() -> Path:
+    return Path("runs") / time.strftime("%Y%m%d-%H%M%S")
 
 
-def run(args, stack_arguments: list[str] | None = None) -> int:
-    """One load run; ``stack_arguments`` go to the local stack started for it."""
-    run_dir = args.run_dir = args.run_dir or Path("runs") / time.strftime("%Y%m%d-%H%M%S")
+def run(load: LoadParameters, run_dir: Path, *, target: Path | None = None,
+        fail_if: Sequence[Gate] = (), stack_arguments: list[str] | None = None) -> int:
+    """One load run into ``run_dir``, against the stack file ``target`` or a local stack
+    started for it with ``stack_arguments``."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    steps = [int(n) for n in args.steps.split(",")]
-    duration = len(steps) * args.step_hold
-    stack = None if args.target else LocalStackProcess(stack_arguments, state_dir=run_dir / "stack")
-    target = None
+    stack = None if target else LocalStackProcess(stack_arguments, state_dir=run_dir / "stack")
+    stack_file = None
     try:
-        target = StackFile.read(args.target) if args.target else stack.start()
-        print(f"Target {target.websocket_url}; steps {steps} x {args.step_hold:g} s; "
-              f"run directory {run_dir}", flush=True)
-        command = [
-            sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless",
-            "--host", target.websocket_url, "--csv", str(run_dir / "locust"),
-            "--html", str(run_dir / "locust.html"),
-            "--steps", args.steps, "--step-hold", str(args.step_hold),
-            "--messages-per-minute", str(args.messages_per_minute),
-            "--schedule", args.schedule, "--heartbeat-s", str(args.heartbeat_s),
-            "--run-id", run_dir.name, "--run-dir", str(run_dir),
-        ]
-        if args.processes > 1:  # the master listens on loopback only, on a free port
-            port = str(free_port())
-            command += ["--processes", str(args.processes), "--master-bind-host", "127.0.0.1",
-                        "--master-bind-port", port, "--master-host", "127.0.0.1",
-                        "--master-port", port]
-        result = subprocess.run(command, timeout=duration + RUN_TIMEOUT_MARGIN_S, check=False)
+        stack_file = StackFile.read(target) if target else stack.start()
+        print(f"Target {stack_file.websocket_url}; steps {list(load.steps)} x "
+              f"{load.step_hold_s:g} s; run directory {run_dir}", flush=True)
+        result = subprocess.run(locust_command(load, stack_file, run_dir),
+                                timeout=load.duration_s + RUN_TIMEOUT_MARGIN_S, check=False)
     finally:
         if stack is not None:
             stack.stop()  # after the last $disconnect has run and been logged
-        elif target is not None and target.logs_dir:  # a stack that keeps running
-            wait_until_unchanged(Path(target.logs_dir) / INVOCATIONS_LOG)
-        if target is not None:
-            copy_stack_logs(target, run_dir)
+        elif stack_file is not None and stack_file.logs_dir:  # a stack that keeps running
+            wait_until_unchanged(Path(stack_file.logs_dir) / INVOCATIONS_LOG)
+        if stack_file is not None:
+            copy_stack_logs(stack_file, run_dir)
     fanout_file = run_dir / "fanout.json"
     if not fanout_file.exists():
         print(f"chat-harness load: Locust ended ({result.returncode}) without a fan-out report; "
               f"see {run_dir}", file=sys.stderr)
         return 2
-    summary = {"users_peak": max(steps), **json.loads(fanout_file.read_text()),
-               "ended_at": time.time(), "load": load_parameters(args),
-               "stack": {"kind": target.kind, "region": target.region, "tables": target.tables,
-                         "dynamodb_backend": target.dynamodb_backend,
-                         "capacity_fidelity": target.capacity_fidelity}}
+    summary = {"users_peak": load.users_peak, **json.loads(fanout_file.read_text()),
+               "ended_at": time.time(), "load": load.to_summary(),
+               "stack": {"kind": stack_file.kind, "region": stack_file.region,
+                         "tables": stack_file.tables,
+                         "dynamodb_backend": stack_file.dynamodb_backend,
+                         "capacity_fidelity": stack_file.capacity_fidelity}}
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     print_summary(summary)
     print(f"Run directory: {run_dir}")
-    failed = [gate for gate in args.fail_if if gate.failed(summary)]
+    failed = [gate for gate in fail_if if gate.failed(summary)]
     for gate in failed:
         print(f"FAILED gate: {gate}")
     return 1 if failed else 0
+
+
+def locust_command(load: LoadParameters, stack_file: StackFile, run_dir: Path) -> list[str]:
+    """Locust headless with the run's parameters; with several processes, the master
+    listens on loopback only, on a free port."""
+    command = [
+        sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless",
+        "--host", stack_file.websocket_url, "--csv", str(run_dir / "locust"),
+        "--html", str(run_dir / "locust.html"), *load.locust_arguments(),
+        "--run-id", run_dir.name, "--run-dir", str(run_dir),
+    ]
+    if load.processes > 1:
+        port = str(free_port())
+        command += ["--processes", str(load.processes), "--master-bind-host", "127.0.0.1",
+                    "--master-bind-port", port, "--master-host", "127.0.0.1",
+                    "--master-port", port]
+    return command
 
 
 def wait_until_unchanged(path: Path, quiet_s: float = 2.0, limit_s: float = 30.0) -> None:

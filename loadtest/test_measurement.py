@@ -246,8 +246,11 @@ def feed(ledger: FanoutLedger, scenario: Scenario, worker: int | None) -> None:
             ledger.connection_closed(conn.key, conn.closed)
 
 
-def reference(scenario: Scenario, settle_s: float) -> dict:
-    """The report's counts, the slow obvious way."""
+def reference(scenario: Scenario, settle_s: float,
+              sent_between: tuple[float, float] | None = None) -> dict:
+    """The report's counts, the slow obvious way; with ``sent_between=(start, end)``, the
+    counts of the messages sent in ``[start, end)`` (duplicates, reordering and the sender
+    echo stay whole-run counts here: a window's report leaves them out)."""
     first: dict[tuple[str, str], float] = {}  # (message, connection) -> first receipt time
     duplicated = out_of_order = 0
     for arrivals in scenario.receipts:
@@ -266,7 +269,9 @@ def reference(scenario: Scenario, settle_s: float) -> dict:
     expected = received = unexpected = 0
     fanout, sender_echo, last_recipient = (LatencyHistogram(), LatencyHistogram(),
                                            LatencyHistogram())
-    for payload, _ in scenario.messages:
+    messages = [payload for payload, _ in scenario.messages
+                if sent_between is None or sent_between[0] <= payload.sent_at < sent_between[1]]
+    for payload in messages:
         sent, wanted, got, latest = payload.sent_at, 0, 0, -math.inf
         for conn in scenario.conns:
             closed = math.inf if conn.closed is None else conn.closed
@@ -290,7 +295,7 @@ def reference(scenario: Scenario, settle_s: float) -> dict:
         if wanted and got == wanted:
             last_recipient.record(latest)
     return {
-        "messages_sent": len(scenario.messages),
+        "messages_sent": len(messages),
         "deliveries_expected": expected,
         "deliveries_received": received,
         "lost": expected - received,
@@ -305,14 +310,15 @@ def reference(scenario: Scenario, settle_s: float) -> dict:
 
 
 def per_worker_report(scenario: Scenario, settle_s: float = SETTLE,
-                      through_json: bool = False) -> FanoutReport:
+                      through_json: bool = False,
+                      sent_between: tuple[float, float] | None = None) -> FanoutReport:
     snapshots = []
     for worker in range(scenario.workers):
         ledger = FanoutLedger()
         feed(ledger, scenario, worker)
         snapshot = ledger.snapshot()
         snapshots.append(json.loads(json.dumps(snapshot)) if through_json else snapshot)
-    return FanoutLedger.merge(snapshots, settle_s=settle_s)
+    return FanoutLedger.merge(snapshots, settle_s=settle_s, sent_between=sent_between)
 
 
 @given(scenarios())
@@ -331,6 +337,26 @@ def test_workers_merged_equal_one_ledger_holding_everything(scenario: Scenario) 
     feed(one, scenario, None)
     whole = FanoutLedger.merge([one.snapshot()], settle_s=SETTLE)
     assert per_worker_report(scenario).to_dict() == whole.to_dict()
+
+
+# Half-second steps, so window edges fall on send times (whole or half seconds) as well
+# as between them; an end at or before the start is an empty window.
+windows = st.tuples(st.integers(-2, 34), st.integers(-2, 34)).map(
+    lambda ends: (ends[0] / 2, ends[1] / 2))
+WHOLE_RUN_ONLY = ("duplicated", "out_of_order", "sender_echo_ms")
+
+
+@given(scenarios(), windows)
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_a_window_agrees_with_the_reference_restricted_to_its_sends(
+        scenario: Scenario, window: tuple[float, float]) -> None:
+    report = per_worker_report(scenario, through_json=True, sent_between=window).to_dict()
+    assert (report["duplicated"], report["out_of_order"]) == (0, 0)
+    assert report["sender_echo_ms"]["count"] == 0
+    brute_force = reference(scenario, SETTLE, sent_between=window)
+    for key in WHOLE_RUN_ONLY:
+        del report[key], brute_force[key]
+    assert report == brute_force
 
 
 # -- ledger: one example per rule ----------------------------------------------------------

@@ -16,16 +16,17 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from loadtest.parameters import LoadParameters
 from reports import pricing
-from reports.capacity_model import read_units
 from reports.run_data import RunData
+from system.apigateway_quotas import NEW_CONNECTIONS_PER_SECOND
+from system.dynamodb_capacity import read_units
 from system.local.capacity import TokenBucket
 from system.local.lambda_runtime.pool import DEFAULT_TIMEOUT_S
 
 SCAN_PAGE_BYTES = 1024 * 1024  # one Scan page stops at 1 MB (Developer Guide, "Scan")
 PARTITION_READ_UNITS = 3000  # per partition per second (Developer Guide, "Partitions")
 PARTITION_WRITE_UNITS = 1000
-NEW_CONNECTIONS_PER_S = 500  # API Gateway WebSocket quota, per account and Region
 CHAT_ROUTES = ("sendmessage", "$connect", "$disconnect")  # the routes that use the tables
 KINDS = ("read", "write")
 
@@ -42,10 +43,10 @@ class Target:
 
     @classmethod
     def of_run(cls, run: RunData, **overrides) -> Target:
-        load = run.summary["load"]
+        load = LoadParameters.from_summary(run.summary["load"])
         fields = {"users": run.summary["users_peak"],
-                  "messages_per_user_per_min": load["messages_per_minute"],
-                  "heartbeat_s": load["heartbeat_s"]}
+                  "messages_per_user_per_min": load.messages_per_minute,
+                  "heartbeat_s": load.heartbeat_s}
         fields.update({k: v for k, v in overrides.items() if v is not None})
         target = cls(**fields)
         if target.users < 1 or target.messages_per_user_per_min < 0 or target.heartbeat_s <= 0 \
@@ -462,10 +463,10 @@ class Analysis:
                 table: first_users(table_reaches(table, "write", PARTITION_WRITE_UNITS))
                 for table in self.roles},
             "lambda_timeout_users": fanout_limit, "lambda_timeout_ms": timeout_ms,
-            "new_connections_per_s_limit": NEW_CONNECTIONS_PER_S,
+            "new_connections_per_s_limit": NEW_CONNECTIONS_PER_SECOND,
             "run_peak_new_connections_per_s": max(connects.values(), default=0),
-            "reconnect_all_s": t.users / NEW_CONNECTIONS_PER_S,
-            "reconnect_storm_read_per_s": NEW_CONNECTIONS_PER_S * scan_read_units(
+            "reconnect_all_s": t.users / NEW_CONNECTIONS_PER_SECOND,
+            "reconnect_storm_read_per_s": NEW_CONNECTIONS_PER_SECOND * scan_read_units(
                 scaling["base_bytes"] + row * t.users / 2),
         }
 

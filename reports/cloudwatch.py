@@ -37,16 +37,42 @@ def run_consumption(cloudwatch, *, tables: list[str], routes: list[str], start: 
     rounds a start time down to the minute. Tables and routes without data are left out.
     60 s data points are kept for 15 days, so a run older than that reads back empty.
     """
+    start, end = _whole_minutes(start, end)
+    window_s = int((end - start).total_seconds())
+    queries = {**_table_queries(cloudwatch, tables, window_s),
+               **_route_queries(namespace, routes, tables, window_s)}
+    points = _MetricPoints(_get_metric_data(cloudwatch, queries, start, end))
+
+    report = {"source": "cloudwatch", "resolution_s": RESOLUTION_S,
+              "tables": {}, "invocations": {}, "fanout": {}}
+    for table in tables:
+        if points.has_data("minute", table) or points.has_data("throttled", table):
+            report["tables"][table] = _table_consumption(points, table)
+    for route in routes:
+        by_table = _invocation_consumption(points, route, tables)
+        if by_table:
+            report["invocations"][route] = by_table
+        if points.has_data("fanout", route):
+            report["fanout"][route] = _fanout(points, route)
+    return report
+
+
+def _whole_minutes(start: datetime, end: datetime) -> tuple[datetime, datetime]:
+    """The window widened to whole minutes (CloudWatch rounds a start time down to the
+    minute); ValueError if it is empty or longer than CloudWatch keeps 60 s data points."""
     if end <= start:
         raise ValueError(f"end {end.isoformat()} is not after start {start.isoformat()}")
     if end - start > MAX_WINDOW:
         raise ValueError(f"window {end - start} is longer than the {MAX_WINDOW.days} days "
                          f"CloudWatch keeps {RESOLUTION_S} s data points")
-    start = start.replace(second=0, microsecond=0)
     end_minute = end.replace(second=0, microsecond=0)
-    end = end_minute if end_minute == end else end_minute + timedelta(seconds=RESOLUTION_S)
-    window_s = int((end - start).total_seconds())
+    return (start.replace(second=0, microsecond=0),
+            end_minute if end_minute == end else end_minute + timedelta(seconds=RESOLUTION_S))
 
+
+def _table_queries(cloudwatch, tables: list[str], window_s: int) -> dict[tuple, dict]:
+    """Per table, its read and write capacity per minute and its throttled requests per
+    operation over the window (DynamoDB's own metrics)."""
     queries: dict[tuple, dict] = {}
     for table in tables:
         for side in ("Read", "Write"):
@@ -57,6 +83,14 @@ def run_consumption(cloudwatch, *, tables: list[str], routes: list[str], start: 
             queries["throttled", table, operation] = _metric_stat(
                 "AWS/DynamoDB", "ThrottledRequests", {"TableName": table, "Operation": operation},
                 "Sum", window_s)
+    return queries
+
+
+def _route_queries(namespace: str, routes: list[str], tables: list[str],
+                   window_s: int) -> dict[tuple, dict]:
+    """Per route, the handlers' EMF metrics over the window: capacity per invocation and
+    table, and the fan-out's distributions and totals."""
+    queries: dict[tuple, dict] = {}
     for route in routes:
         for table in tables:
             for unit in ("RCU", "WCU"):
@@ -71,48 +105,60 @@ def run_consumption(cloudwatch, *, tables: list[str], routes: list[str], start: 
         for metric in FANOUT_TOTALS.values():
             queries["fanout", route, metric, "Sum"] = _metric_stat(
                 namespace, metric, {"Route": route}, "Sum", window_s)
+    return queries
 
-    points = _get_metric_data(cloudwatch, queries, start, end)
 
-    def has_data(*prefix) -> bool:
-        return any(key[:len(prefix)] == prefix and series for key, series in points.items())
+class _MetricPoints:
+    """The (timestamp, value) points of every query, by the query's key."""
 
-    def whole_window(*key) -> float | None:
+    def __init__(self, points: dict[tuple, list[tuple[datetime, float]]]) -> None:
+        self._by_key = points
+
+    def series(self, *key) -> list[tuple[datetime, float]]:
+        return self._by_key.get(key, [])
+
+    def has_data(self, *prefix) -> bool:
+        return any(key[:len(prefix)] == prefix and series
+                   for key, series in self._by_key.items())
+
+    def total(self, *prefix) -> float:
+        """The sum of every point of every query whose key starts with ``prefix``."""
+        return sum(value for key, series in self._by_key.items() if key[:len(prefix)] == prefix
+                   for _, value in series)
+
+    def whole_window(self, *key) -> float | None:
         """The one value of a query whose period is the whole window, if it has data."""
-        return points[key][0][1] if points.get(key) else None
+        return self._by_key[key][0][1] if self._by_key.get(key) else None
 
-    def distribution(*key) -> dict:
+    def distribution(self, *key) -> dict:
         """count, p50, p95 and max of one metric; without data, count 0 and the rest None."""
-        stats = {name: whole_window(*key, stat) for name, stat in DISTRIBUTION_STATS.items()}
+        stats = {name: self.whole_window(*key, stat) for name, stat in DISTRIBUTION_STATS.items()}
         return {**stats, "count": int(stats["count"] or 0)}
 
-    report = {"source": "cloudwatch", "resolution_s": RESOLUTION_S,
-              "tables": {}, "invocations": {}, "fanout": {}}
-    for table in tables:
-        if not (has_data("minute", table) or has_data("throttled", table)):
-            continue
-        per_minute = defaultdict(lambda: [0.0, 0.0])
-        for column, side in enumerate(("Read", "Write")):
-            for timestamp, total in points.get(("minute", table, side), []):
-                per_minute[int(timestamp.timestamp())][column] = total / RESOLUTION_S
-        throttled = sum(value for key, series in points.items() if key[:2] == ("throttled", table)
-                        for _, value in series)
-        report["tables"][table] = {
-            "per_second": [[minute, *per_minute[minute]] for minute in sorted(per_minute)],
-            "throttled_requests": round(throttled)}
-    for route in routes:
-        by_table = {table: {unit.lower(): distribution("invocation", route, table, unit)
-                            for unit in ("RCU", "WCU")}
-                    for table in tables if has_data("invocation", route, table)}
-        if by_table:
-            report["invocations"][route] = by_table
-        if has_data("fanout", route):
-            report["fanout"][route] = {
-                "recipients": distribution("fanout", route, "Recipients"),
-                "duration_ms": distribution("fanout", route, "FanoutDuration"),
-                **{name: round(whole_window("fanout", route, metric, "Sum") or 0)
-                   for name, metric in FANOUT_TOTALS.items()}}
-    return report
+
+def _table_consumption(points: _MetricPoints, table: str) -> dict:
+    """Capacity per second, minute by minute, and the throttled requests of ``table``."""
+    per_minute = defaultdict(lambda: [0.0, 0.0])
+    for column, side in enumerate(("Read", "Write")):
+        for timestamp, total in points.series("minute", table, side):
+            per_minute[int(timestamp.timestamp())][column] = total / RESOLUTION_S
+    return {"per_second": [[minute, *per_minute[minute]] for minute in sorted(per_minute)],
+            "throttled_requests": round(points.total("throttled", table))}
+
+
+def _invocation_consumption(points: _MetricPoints, route: str, tables: list[str]) -> dict:
+    """Per table with data, the capacity one invocation of ``route`` consumed."""
+    return {table: {unit.lower(): points.distribution("invocation", route, table, unit)
+                    for unit in ("RCU", "WCU")}
+            for table in tables if points.has_data("invocation", route, table)}
+
+
+def _fanout(points: _MetricPoints, route: str) -> dict:
+    """The fan-outs of ``route``: recipients and duration per invocation, and the totals."""
+    return {"recipients": points.distribution("fanout", route, "Recipients"),
+            "duration_ms": points.distribution("fanout", route, "FanoutDuration"),
+            **{name: round(points.whole_window("fanout", route, metric, "Sum") or 0)
+               for name, metric in FANOUT_TOTALS.items()}}
 
 
 def _metric_stat(namespace: str, metric: str, dimensions: dict[str, str], stat: str,

@@ -11,6 +11,11 @@ from reports.cloudwatch import run_consumption
 from reports.pricing import PriceTable
 from reports.run_data import RunData
 
+HELP = "size DynamoDB from a load run: report.html, report.md, capacity.json"
+DESCRIPTION = ("Build the capacity report of a run directory: consumption per route, table and "
+               "second, scaling against N, a provisioned recommendation and monthly costs for a "
+               "target workload, break points.")
+
 
 def add_arguments(parser) -> None:
     parser.add_argument("run_dir", type=Path, metavar="RUN_DIR",

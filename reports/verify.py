@@ -9,16 +9,21 @@ that relies on it, and a short replay would otherwise run on credit alone.
 
 from __future__ import annotations
 
-import argparse
 import json
 from collections import Counter
 from pathlib import Path
 
+from loadtest.parameters import LoadParameters
 from loadtest.run import run as run_load
 from reports.report import build
 from reports.run_data import read_json_lines
 from system.local.lambda_runtime.logs import OPERATIONS_LOG
 
+HELP = ("replay a run with the tables provisioned at the report's recommendation, and at "
+        "half of it; count throttled requests")
+DESCRIPTION = ("Replay RUN_DIR's load shape on a local stack whose capacity governor enforces "
+               "the recommended RCU/WCU per table, then half of it. Exit 1 if the "
+               "recommendation saw throttling.")
 KINDS = ("read", "write")
 
 
@@ -35,19 +40,15 @@ def capacities(recommendation: dict, scale: float) -> dict[str, dict[str, int]]:
             for table, entry in recommendation["tables"].items()}
 
 
-def replay(run_dir: Path, load: dict, provisioned: dict, burst_s: float, name: str) -> dict:
+def replay(run_dir: Path, load: LoadParameters, provisioned: dict, burst_s: float,
+           name: str) -> dict:
     """Run the load shape once against governed tables; count what was throttled."""
     replay_dir = run_dir / name
-    args = argparse.Namespace(
-        target=None, steps=",".join(str(n) for n in load["steps"]),
-        step_hold=load["step_hold_s"], messages_per_minute=load["messages_per_minute"],
-        schedule=load["schedule"], heartbeat_s=load["heartbeat_s"],
-        processes=load["processes"], run_dir=replay_dir, fail_if=[])
     stack_arguments = [f"--burst-seconds={burst_s:g}"] + [
         f"--provisioned={table}={units['read']}/{units['write']}"
         for table, units in provisioned.items()]
     print(f"\n== {name}: {', '.join(stack_arguments)}", flush=True)
-    run_load(args, stack_arguments)
+    run_load(load, replay_dir, stack_arguments=stack_arguments)
     operations = read_json_lines(replay_dir / OPERATIONS_LOG)
     throttled = Counter(table for op in operations if op.get("throttled") == "provisioned capacity"
                         for table in op["tables"])
@@ -60,7 +61,7 @@ def replay(run_dir: Path, load: dict, provisioned: dict, burst_s: float, name: s
 
 def run(args) -> int:
     document = build(args.run_dir)  # sized for the run's own workload: the one replayed
-    load = document["run"]["load"]
+    load = LoadParameters.from_summary(document["run"]["load"])
     recommended = capacities(document["recommendation"], 1.0)
     results = {
         "burst_seconds": args.burst_seconds,
@@ -70,7 +71,7 @@ def run(args) -> int:
                           args.burst_seconds, "verify-half"),
     }
     (args.run_dir / "verify.json").write_text(json.dumps(results, indent=2) + "\n")
-    print(f"\nReplays of {args.run_dir} (steps {load['steps']} x {load['step_hold_s']:g} s), "
+    print(f"\nReplays of {args.run_dir} (steps {list(load.steps)} x {load.step_hold_s:g} s), "
           f"burst credit {args.burst_seconds:g} s:")
     print(f"{'provisioned at':<20}{'table':<20}{'RCU':>6}{'WCU':>6}{'throttled':>11}"
           f"{'delivery':>10}")

@@ -16,7 +16,7 @@ LOAD = ["--steps", "5,10", "--step-hold", "8", "--messages-per-minute", "60",
 
 
 def chat_harness(*arguments: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "system.cli", *arguments], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "chat_harness", *arguments], capture_output=True,
                           text=True, timeout=timeout, check=False)
 
 

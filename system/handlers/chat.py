@@ -31,6 +31,9 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from system.apigateway_quotas import MAX_DURATION_SECONDS
+from system.dynamodb_capacity import WRITE_OPERATIONS
+
 ACTIVE_CONNECTIONS_TABLE = os.environ.get("ACTIVE_CONNECTIONS_TABLE", "ActiveConnections")
 SESSION_HISTORY_TABLE = os.environ.get("SESSION_HISTORY_TABLE", "SessionHistory")
 MESSAGE_HISTORY_TABLE = os.environ.get("MESSAGE_HISTORY_TABLE", "MessageHistory")
@@ -38,18 +41,14 @@ FANOUT_CONCURRENCY = int(os.environ.get("FANOUT_CONCURRENCY", "32"))
 METRICS_NAMESPACE = os.environ.get("METRICS_NAMESPACE", "ChatHarness")
 # API Gateway's maximum connection duration is 2 hours: a row older than that
 # belongs to a connection whose $disconnect was lost, and TTL removes it.
-CONNECTION_TTL_SECONDS = 2 * 60 * 60 + 300
+CONNECTION_TTL_SECONDS = MAX_DURATION_SECONDS + 300
 # A connection's row is written during $connect, but API Gateway answers 410
 # for it until $connect returns; a broadcast seeing it in that window must not
 # prune it. Rows younger than this are kept on GoneException.
 PRUNE_GRACE_SECONDS = float(os.environ.get("PRUNE_GRACE_SECONDS", "5"))
 
-HEARTBEAT = "ping"
-# API Gateway refuses @connections data over 128 KB (PayloadTooLargeException).
-MAX_POST_BYTES = 131072
 POST_ATTEMPTS = 3
 RETRY_PAUSE_S = 0.025
-_WRITE_OPERATIONS = {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"}
 
 
 class CapacityMeter:
@@ -76,7 +75,7 @@ class CapacityMeter:
         consumed = parsed.get("ConsumedCapacity")
         if consumed is None:
             return
-        totals = self.write if model.name in _WRITE_OPERATIONS else self.read
+        totals = self.write if model.name in WRITE_OPERATIONS else self.read
         with self._lock:
             for entry in consumed if isinstance(consumed, list) else [consumed]:
                 totals[entry["TableName"]] += float(entry.get("CapacityUnits", 0.0))

@@ -12,6 +12,7 @@ from system.handlers.chat import (
     metered,
     utc_now,
 )
+from system.handlers.frames import join_frame
 
 
 def connect(event: dict, context):
@@ -20,7 +21,7 @@ def connect(event: dict, context):
     me = connection_id(event)
     fanout = broadcast(
         event,
-        {"message": f"A new user has joined the chat - {me}", "type": "join", "connection_id": me},
+        join_frame(me),
         exclude=me,
     )
     now = time.time()

@@ -11,6 +11,7 @@ from system.handlers.chat import (
     metered,
     utc_now,
 )
+from system.handlers.frames import leave_frame
 
 
 def disconnect(event: dict, context):
@@ -31,7 +32,7 @@ def disconnect(event: dict, context):
     )
     fanout = broadcast(
         event,
-        {"message": f"A user has left the chat - {me}", "type": "leave", "connection_id": me},
+        leave_frame(me),
         exclude=me,
     )
     return {"statusCode": 200, "body": "Disconnected"}, fanout

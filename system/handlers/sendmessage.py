@@ -3,9 +3,8 @@
 import json
 import uuid
 
+from system.apigateway_quotas import MANAGEMENT_PAYLOAD_BYTES
 from system.handlers.chat import (
-    HEARTBEAT,
-    MAX_POST_BYTES,
     MESSAGE_HISTORY_TABLE,
     broadcast,
     connection_id,
@@ -14,6 +13,7 @@ from system.handlers.chat import (
     metered,
     utc_now,
 )
+from system.handlers.frames import HEARTBEAT, chat_frame
 
 
 def send_message(event: dict, context):
@@ -33,21 +33,14 @@ def send_message(event: dict, context):
     sender = connection_id(event)
     message_id = str(uuid.uuid4())
     sent_at = utc_now()
-    frame = {
-        "message": f"[{sent_at} - UTC]\n {sender}  {message}\n",
-        "type": "chat",
-        "message_id": message_id,
-        "sender": sender,
-        "sent_at": sent_at,
-        "text": message,
-    }
+    frame = chat_frame(message_id, sender, sent_at, message)
     data = encode(frame)
-    if len(data) > MAX_POST_BYTES:  # the machine-readable copy of the text goes first
+    if len(data) > MANAGEMENT_PAYLOAD_BYTES:  # the machine-readable copy of the text goes first
         del frame["text"]
         data = encode(frame)
-    if len(data) > MAX_POST_BYTES:
+    if len(data) > MANAGEMENT_PAYLOAD_BYTES:
         return {"statusCode": 400, "body": f"Message too long: {len(data)} bytes to broadcast, "
-                                           f"at most {MAX_POST_BYTES}"}, None
+                                           f"at most {MANAGEMENT_PAYLOAD_BYTES}"}, None
     dynamodb.put_item(
         TableName=MESSAGE_HISTORY_TABLE,
         Item={

@@ -1,11 +1,12 @@
 """whoami: tell a client its own connection id (the reference client cannot learn it)."""
 
 from system.handlers.chat import connection_id, metered, reply
+from system.handlers.frames import whoami_frame
 
 
 def whoami(event: dict, context):
     me = connection_id(event)
-    reply(event, {"message": f"Your connection id is {me}", "type": "whoami", "connection_id": me})
+    reply(event, whoami_frame(me))
     return {"statusCode": 200}, None
 
 

@@ -15,12 +15,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from system.dynamodb_capacity import READ_OPERATIONS, WRITE_OPERATIONS
 from system.provision import Capacity
 
 DYNAMODB_BURST_SECONDS = 300.0
-READ_OPERATIONS = frozenset({"GetItem", "BatchGetItem", "Query", "Scan", "TransactGetItems"})
-WRITE_OPERATIONS = frozenset({"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem",
-                              "TransactWriteItems"})
 _PROVISIONED = re.compile(r"^([A-Za-z0-9_.-]{3,255})=(.+)$")
 
 

@@ -6,7 +6,7 @@ The Lambda workers reach DynamoDB through it. It forwards every call unchanged, 
   governor finds the table's provisioned capacity spent;
 - writes one JSON line per operation to the operations log: the capacity the
   backend reported, the capacity DynamoDB's documented rules give for the same
-  items (``reports.capacity_model``), the bytes read or written, and the Lambda
+  items (``system.dynamodb_capacity``), the bytes read or written, and the Lambda
   invocation and route that made the call (headers the local Lambda runtime adds).
 
 For a single-item write the rules need the stored item before it (and after an
@@ -23,8 +23,8 @@ from pathlib import Path
 
 from aiohttp import ClientSession, web
 
-from reports.capacity_model import item_size, modelled_capacity
-from system.local.capacity import READ_OPERATIONS, CapacityGovernor
+from system.dynamodb_capacity import READ_OPERATIONS, item_size, modelled_capacity
+from system.local.capacity import CapacityGovernor
 from system.local.faults import Faults
 from system.local.lambda_runtime.worker import INVOCATION_HEADER, ROUTE_HEADER
 

@@ -1,7 +1,7 @@
-"""Run ``chat-harness local`` as a child process and wait until it is ready.
+"""Run the local stack (``python -m system.local``) as a child process until it is ready.
 
 Used by the test suites and load runs that need a stack for their duration:
-the child writes a stack file and prints "Ready."; ``stop`` sends SIGINT, as a
+the child writes a stack file and prints its ready line; ``stop`` sends SIGINT, as a
 user's Ctrl-C would, and waits for every process of the stack to end.
 """
 
@@ -16,6 +16,7 @@ from pathlib import Path
 
 from system.stackfile import StackFile
 
+# The stack's last line of start-up output (system.local.command prints it): it is up.
 READY_LINE = "Ready. Press Ctrl-C to stop."
 START_TIMEOUT_S = 120
 STOP_TIMEOUT_S = 30
@@ -39,7 +40,7 @@ class LocalStackProcess:
 
     def start(self) -> StackFile:
         stack_path = self.state_dir / "stack.json"
-        command = [sys.executable, "-m", "system.cli", "local", "--port", "0",
+        command = [sys.executable, "-m", "system.local", "--port", "0",
                    "--management-port", "0", "--state-dir", str(self.state_dir),
                    "--stack-file", str(stack_path), *self.arguments]
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,

@@ -17,31 +17,12 @@ A user runs their own handlers on the emulator by writing such a file:
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass
 from pathlib import Path
 
-from system.local.apigateway.routing import selection_path
+from system.local.apigateway.routing import Route, RouteTable, selection_path
 from system.local.lambda_runtime.pool import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S, FunctionSpec
 
 DEFAULT_ROUTES_FILE = Path(__file__).resolve().parent.parent / "routes.toml"
-
-
-@dataclass(frozen=True)
-class Route:
-    key: str
-    function: str
-    route_response: bool = False
-
-
-@dataclass(frozen=True)
-class RouteTable:
-    selection_path: tuple[str, ...]
-    routes: dict[str, Route]
-    functions: dict[str, FunctionSpec]
-
-    def function_for(self, route_key: str) -> str | None:
-        route = self.routes.get(route_key)
-        return route.function if route else None
 
 
 class RouteConfigError(ValueError):

@@ -11,7 +11,8 @@ from typing import Self
 
 import boto3
 
-from system.local.apigateway.events import Api, new_api_id
+from system.local.apigateway.events import Api
+from system.local.apigateway.ids import new_api_id
 from system.local.apigateway.limits import ApiLimits
 from system.local.apigateway.management_server import ManagementServer
 from system.local.apigateway.websocket_server import WebSocketApi

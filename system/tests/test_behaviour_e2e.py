@@ -1,5 +1,5 @@
-"""Each API Gateway behaviour of DESIGN.md's table, end to end, on test handlers
-(handlers/routes.toml) run by the emulator's Lambda workers."""
+"""Each API Gateway behaviour of the README's table ("Behaviours reproduced from AWS"),
+end to end, on test handlers (handlers/routes.toml) run by the emulator's Lambda workers."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 import websockets
 from websockets.exceptions import InvalidStatus
 
-from system.local.apigateway.limits import FRAME_BYTES, MESSAGE_BYTES
+from system.apigateway_quotas import FRAME_BYTES, MESSAGE_BYTES
 
 
 def url(stack, query: str = "") -> str:
@@ -80,7 +80,7 @@ async def test_disconnect_runs_after_close_and_after_abrupt_drop(behaviour_stack
     if how == "close":
         await subject.close()
     else:
-        subject.ws.transport.abort()  # no close frame, as when a network goes away
+        subject.drop()
     event = (await observer.frame_where(
         lambda f: f.get("disconnect_event", {}).get("requestContext", {}).get("connectionId")
         == subject_id))["disconnect_event"]

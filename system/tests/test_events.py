@@ -2,6 +2,11 @@
 
 from system.local.apigateway.connections import ConnectionRegistry
 from system.local.apigateway.events import Api, connect_event, disconnect_event, message_event
+from system.local.apigateway.ids import (
+    CONNECTION_ID_PATTERN,
+    MESSAGE_ID_PATTERN,
+    REQUEST_ID_PATTERN,
+)
 
 API = Api(api_id="abc123defg", stage="local", domain_name="127.0.0.1:8766")
 NOW = 1_795_000_000_000
@@ -55,3 +60,11 @@ def test_request_ids_differ_per_event():
     ids = {message_event(API, connection, "x", "{}", NOW)["requestContext"]["requestId"]
            for _ in range(100)}
     assert len(ids) == 100
+
+
+def test_ids_in_an_event_have_aws_shapes():
+    context = message_event(API, a_connection(), "x", "{}", NOW)["requestContext"]
+    assert CONNECTION_ID_PATTERN.fullmatch(context["connectionId"])
+    assert REQUEST_ID_PATTERN.fullmatch(context["requestId"])
+    assert context["extendedRequestId"] == context["requestId"]
+    assert MESSAGE_ID_PATTERN.fullmatch(context["messageId"])

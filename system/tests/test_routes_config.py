@@ -43,7 +43,7 @@ def test_missing_routes_file(tmp_path):
 ])
 def test_cli_errors_are_one_line(tmp_path, arguments, message):
     result = subprocess.run(
-        [sys.executable, "-m", "system.cli", "local", "--state-dir", str(tmp_path), *arguments],
+        [sys.executable, "-m", "system.local", "--state-dir", str(tmp_path), *arguments],
         capture_output=True, text=True, timeout=60, check=False,
     )
     assert result.returncode == 2

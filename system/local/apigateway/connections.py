@@ -1,11 +1,16 @@
 """Connection state and the @connections management API's answers.
 
 AWS rules (apigatewaymanagementapi): POST 200, DELETE 204, GET 200 with
-connectedAt, lastActiveAt and identity{sourceIp,userAgent}; an id that is
-unknown, closed, or still in $connect -> 410 GoneException; Data over
-131,072 bytes -> 413 PayloadTooLargeException; an id that cannot be a
-connection id -> 400 BadRequestException. The error type rides in the
+connectedAt, lastActiveAt and identity{sourceIp,userAgent}; an id that is not
+open (unknown, still in $connect, closing or closed) -> 410 GoneException;
+Data over 131,072 bytes -> 413 PayloadTooLargeException; an id that cannot be
+a connection id -> 400 BadRequestException. The error type rides in the
 ``x-amzn-ErrorType`` header, which is what boto3 maps to its exception classes.
+
+A connection is closing from the moment either side starts the closing
+handshake (or the socket is lost) until the socket is gone: a POST then
+answers 410 and nothing is delivered, as AWS answers for a connection that is
+not open.
 """
 
 from __future__ import annotations
@@ -15,14 +20,14 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from system.local.apigateway.events import is_connection_id, new_connection_id
-from system.local.apigateway.limits import MANAGEMENT_PAYLOAD_BYTES
+from system.apigateway_quotas import MANAGEMENT_PAYLOAD_BYTES
+from system.local.apigateway.ids import is_connection_id, new_connection_id
 
 
 class State(enum.Enum):
     CONNECTING = "connecting"
     OPEN = "open"
-    CLOSED = "closed"
+    CLOSING = "closing"
 
 
 @dataclass
@@ -60,6 +65,17 @@ def _gone(connection_id: str) -> Answer:
     return Answer.error(410, "GoneException", f"Connection {connection_id} is gone")
 
 
+def payload_refusal(data_bytes: int) -> Answer | None:
+    """413 for Data over 131,072 bytes, whatever the connection; None otherwise."""
+    if data_bytes > MANAGEMENT_PAYLOAD_BYTES:
+        return Answer.error(
+            413,
+            "PayloadTooLargeException",
+            f"Data must be at most {MANAGEMENT_PAYLOAD_BYTES} bytes, got {data_bytes}",
+        )
+    return None
+
+
 class ConnectionRegistry:
     """Every connection the API knows, and what @connections answers about each."""
 
@@ -86,8 +102,14 @@ class ConnectionRegistry:
         connection.state = State.OPEN
         return True
 
+    def closing(self, connection_id: str) -> None:
+        """A close has started (sent or received) or the socket was lost: 410 from now on."""
+        connection = self._connections.get(connection_id)
+        if connection is not None:
+            connection.state = State.CLOSING
+
     def close(self, connection_id: str) -> None:
-        """The socket is gone: the id answers 410 from now on."""
+        """The socket is gone: the id is forgotten (and answers 410)."""
         self._connections.pop(connection_id, None)
 
     def touch(self, connection_id: str, now_ms: int) -> None:
@@ -106,16 +128,24 @@ class ConnectionRegistry:
             return _gone(connection_id)
         return connection
 
-    def post(self, connection_id: str, data_bytes: int) -> Answer:
-        """May ``data_bytes`` be delivered to ``connection_id``? 200 means deliver it."""
-        if data_bytes > MANAGEMENT_PAYLOAD_BYTES:
-            return Answer.error(
-                413,
-                "PayloadTooLargeException",
-                f"Data must be at most {MANAGEMENT_PAYLOAD_BYTES} bytes, got {data_bytes}",
-            )
+    def post(self, connection_id: str, data_bytes: int, now_ms: int) -> Answer:
+        """May ``data_bytes`` be delivered to ``connection_id``? 200 means send them now.
+
+        A message sent to the client counts as activity at ``now_ms``: it keeps the
+        connection from idling, as the client's own messages do.
+        """
+        if (too_large := payload_refusal(data_bytes)) is not None:
+            return too_large
         checked = self._check(connection_id)
-        return checked if isinstance(checked, Answer) else Answer(200)
+        if isinstance(checked, Answer):
+            return checked
+        checked.last_active_at_ms = now_ms
+        return Answer(200)
+
+    def undelivered(self, connection_id: str) -> Answer:
+        """A send the registry allowed found the socket closing: 410, nothing delivered."""
+        self.closing(connection_id)
+        return _gone(connection_id)
 
     def describe(self, connection_id: str) -> Answer:
         checked = self._check(connection_id)
@@ -131,11 +161,11 @@ class ConnectionRegistry:
         )
 
     def delete(self, connection_id: str) -> Answer:
-        """204 means: close the socket with 1000; the id is gone at once."""
+        """204 means: close the socket with 1000; the id is gone (closing) at once."""
         checked = self._check(connection_id)
         if isinstance(checked, Answer):
             return checked
-        checked.state = State.CLOSED
+        checked.state = State.CLOSING
         return Answer(204)
 
 

@@ -11,39 +11,13 @@ the body as a string and isBase64Encoded.
 
 from __future__ import annotations
 
-import base64
-import os
-import re
 import time
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl
 
-if TYPE_CHECKING:
-    from system.local.apigateway.connections import Connection
-
-# AWS ids look like 'L0SM9cOFvHcCIhw=': 11 random bytes, base64. The URL-safe
-# alphabet keeps them usable in an @connections path without escaping.
-CONNECTION_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{15}=")
-
-
-def new_connection_id() -> str:
-    return base64.urlsafe_b64encode(os.urandom(11)).decode()
-
-
-def is_connection_id(text: str) -> bool:
-    return CONNECTION_ID_PATTERN.fullmatch(text) is not None
-
-
-def new_request_id() -> str:
-    """Like AWS's extendedRequestId: short, base64-ish, ends in '='."""
-    return base64.urlsafe_b64encode(os.urandom(8)).decode()[:11] + "="
-
-
-def new_message_id() -> str:
-    return base64.urlsafe_b64encode(os.urandom(11)).decode()
+from system.local.apigateway.connections import Connection
+from system.local.apigateway.ids import new_message_id, new_request_id
 
 
 def request_time(epoch_ms: int) -> str:
@@ -121,7 +95,3 @@ def disconnect_event(
         "requestContext": context,
         "isBase64Encoded": False,
     }
-
-
-def new_api_id() -> str:
-    return uuid.uuid4().hex[:10]

@@ -2,12 +2,16 @@
 
 A request that is not a WebSocket upgrade gets 426; a path other than the
 stage's gets 403 ``{"message":"Forbidden"}``; a connection over the account's
-new-connection rate gets 429 (LimitExceeded).
+new-connection rate gets 429 (LimitExceeded). Only a handshake that would
+otherwise go on to $connect is a new connection: the others spend nothing of
+the rate.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from system.local.apigateway.limits import ConnectRateLimiter
 
 
 @dataclass(frozen=True)
@@ -22,12 +26,13 @@ OVER_CONNECTION_RATE = Refusal(429, '{"message":"LimitExceededException"}')
 
 
 def handshake_refusal(path: str, upgrade_header: str | None, stage: str,
-                      within_rate: bool) -> Refusal | None:
-    """None lets the handshake go on to $connect."""
+                      rate: ConnectRateLimiter, now: float) -> Refusal | None:
+    """None lets the handshake go on to $connect (and takes one of ``rate``'s tokens at
+    ``now``); a refusal otherwise."""
     if (upgrade_header or "").lower() != "websocket":
         return NOT_AN_UPGRADE
     if path.rstrip("/") != f"/{stage}":
         return NO_SUCH_STAGE
-    if not within_rate:
+    if not rate.allow(now):
         return OVER_CONNECTION_RATE
     return None

@@ -1,18 +1,18 @@
-"""API Gateway WebSocket quotas, named once, and the new-connection rate limit."""
+"""The quotas one emulated API enforces (AWS's by default); when they close a connection; the
+new-connection rate limit."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-# https://docs.aws.amazon.com/apigateway/latest/developerguide/limits.html
-FRAME_BYTES = 32 * 1024
-MESSAGE_BYTES = 128 * 1024
-IDLE_TIMEOUT_SECONDS = 10 * 60
-MAX_DURATION_SECONDS = 2 * 60 * 60
-NEW_CONNECTIONS_PER_SECOND = 500
-MANAGEMENT_PAYLOAD_BYTES = 131072
-# The longest an integration may run before API Gateway gives up on it (29 s).
-INTEGRATION_TIMEOUT_SECONDS = 29
+from system.apigateway_quotas import (
+    FRAME_BYTES,
+    IDLE_TIMEOUT_SECONDS,
+    MAX_DURATION_SECONDS,
+    MESSAGE_BYTES,
+    NEW_CONNECTIONS_PER_SECOND,
+)
+from system.local.apigateway.closes import GOING_AWAY, Close
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,31 @@ class ApiLimits:
                      "new_connections_per_s"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+
+
+@dataclass(frozen=True)
+class CloseDeadline:
+    """When a connection is next closed for a quota, which quota, and with what close."""
+
+    at_ms: float
+    quota: str
+    close: Close = GOING_AWAY
+
+
+def close_deadline(connected_at_ms: int, last_active_at_ms: int,
+                   limits: ApiLimits) -> CloseDeadline:
+    """The earlier of the idle deadline (last activity + idle timeout) and the maximum
+    duration (connection + 2 h by default); both close with 1001 "Going away".
+
+    Activity is any message, from the client or posted to it through @connections
+    (AWS: server messages keep a connection from idling too); it moves the idle
+    deadline only, never past the maximum duration.
+    """
+    idle_end = last_active_at_ms + limits.idle_timeout_s * 1000
+    max_end = connected_at_ms + limits.max_duration_s * 1000
+    if idle_end < max_end:
+        return CloseDeadline(idle_end, "idle timeout")
+    return CloseDeadline(max_end, "maximum duration")
 
 
 class ConnectRateLimiter:

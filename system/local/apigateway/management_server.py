@@ -2,9 +2,10 @@
 ``apigatewaymanagementapi`` client calls it: ``{POST,GET,DELETE}
 /{stage}/@connections/{connectionId}``, SigV4-signed.
 
-Answers come from ``ConnectionRegistry``; this module only parses requests and
-renders responses, with AWS's ``x-amzn-ErrorType`` header so that boto3 raises
-``GoneException``, ``PayloadTooLargeException`` and ``ForbiddenException``.
+Answers come from ``ConnectionRegistry`` (through ``WebSocketApi``, which owns
+the sockets); this module only parses requests and renders responses, with
+AWS's ``x-amzn-ErrorType`` header so that boto3 raises ``GoneException``,
+``PayloadTooLargeException`` and ``ForbiddenException``.
 
 Under ``/@harness/`` the same server offers the harness's control API (local
 stacks only): ``faults`` (GET, POST, DELETE) and ``drop/{connectionId}`` (POST).
@@ -19,8 +20,8 @@ import uuid
 
 from aiohttp import web
 
-from system.local.apigateway.connections import Answer, authorize
-from system.local.apigateway.limits import MANAGEMENT_PAYLOAD_BYTES
+from system.apigateway_quotas import MANAGEMENT_PAYLOAD_BYTES
+from system.local.apigateway.connections import Answer, authorize, payload_refusal
 from system.local.apigateway.websocket_server import WebSocketApi
 from system.local.faults import POST_FAILURES, FaultError
 
@@ -68,13 +69,10 @@ async def _post(request: web.Request) -> web.Response:
     connection_id = request.match_info["connection_id"]
     if (status := api.faults.post_failure()) is not None:
         return _render(Answer.error(status, POST_FAILURES[status], "injected fault"))
-    if (request.content_length or 0) > MANAGEMENT_PAYLOAD_BYTES:
-        answer = api.registry.post(connection_id, request.content_length)
+    if (too_large := payload_refusal(request.content_length or 0)) is not None:
+        answer = too_large  # without reading the body
     else:
-        data = await request.read()
-        answer = api.registry.post(connection_id, len(data))
-        if answer.status == 200 and not await api.deliver(connection_id, data):
-            answer = api.registry.post(connection_id, len(data))
+        answer = await api.post(connection_id, await request.read())
     if answer.status not in (200, 410):
         log.warning("@connections POST %s: %s %s", connection_id, answer.status, answer.error_type)
     return _render(answer)
@@ -83,18 +81,13 @@ async def _post(request: web.Request) -> web.Response:
 async def _get(request: web.Request) -> web.Response:
     if (wrong := _stage_matches(request)) is not None:
         return _render(wrong)
-    return _render(request.app[_API_KEY].registry.describe(request.match_info["connection_id"]))
+    return _render(request.app[_API_KEY].describe(request.match_info["connection_id"]))
 
 
 async def _delete(request: web.Request) -> web.Response:
     if (wrong := _stage_matches(request)) is not None:
         return _render(wrong)
-    api = request.app[_API_KEY]
-    connection_id = request.match_info["connection_id"]
-    answer = api.registry.delete(connection_id)
-    if answer.status == 204:
-        api.close(connection_id)
-    return _render(answer)
+    return _render(request.app[_API_KEY].delete(request.match_info["connection_id"]))
 
 
 async def _faults(request: web.Request) -> web.Response:

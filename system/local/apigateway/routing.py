@@ -1,4 +1,4 @@
-"""Route selection: evaluate the route selection expression on a message body.
+"""Routes: the route table of an API, and route selection on a message body.
 
 AWS rules: the expression (``$request.body.<path>``) is evaluated on JSON
 bodies only; the selected value is stringified and must equal a route key
@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection
+from dataclasses import dataclass
+
+from system.local.lambda_runtime.pool import FunctionSpec
 
 DEFAULT_ROUTE = "$default"
 CONNECT_ROUTE = "$connect"
@@ -51,3 +54,23 @@ def route_for(body: str, route_keys: Collection[str], path: tuple[str, ...]) -> 
     if value is not None and value in route_keys and not value.startswith("$"):
         return value
     return DEFAULT_ROUTE if DEFAULT_ROUTE in route_keys else None
+
+
+@dataclass(frozen=True)
+class Route:
+    key: str
+    function: str
+    route_response: bool = False
+
+
+@dataclass(frozen=True)
+class RouteTable:
+    """An API's routes, the function behind each, and how a message selects one."""
+
+    selection_path: tuple[str, ...]
+    routes: dict[str, Route]
+    functions: dict[str, FunctionSpec]
+
+    def function_for(self, route_key: str) -> str | None:
+        route = self.routes.get(route_key)
+        return route.function if route else None

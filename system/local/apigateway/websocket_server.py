@@ -1,8 +1,9 @@
 """The data plane: a ``websockets`` server that runs each connection as API Gateway does.
 
 It only moves data: what an event holds, which route a body selects, which
-status or frame a client gets, and what @connections answers all come from the
-pure modules beside it.
+status or frame a client gets, when a quota closes a connection and with what,
+what $disconnect reports, and what @connections answers all come from the pure
+modules beside it.
 """
 
 from __future__ import annotations
@@ -16,40 +17,37 @@ from pathlib import Path
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
-from websockets.frames import CloseCode
+from websockets.frames import Close as CloseFrame
 from websockets.http11 import Request, Response
+from websockets.protocol import State as SocketState
 
-from system.local.apigateway.connections import Connection, ConnectionRegistry
-from system.local.apigateway.events import (
-    Api,
-    connect_event,
-    disconnect_event,
-    message_event,
-    new_request_id,
+from system.apigateway_quotas import INTEGRATION_TIMEOUT_SECONDS
+from system.local.apigateway.closes import (
+    BINARY_REFUSED,
+    DELETED,
+    Close,
+    bad_input,
+    disconnect_status,
 )
+from system.local.apigateway.connections import Answer, Connection, ConnectionRegistry
+from system.local.apigateway.events import Api, connect_event, disconnect_event, message_event
 from system.local.apigateway.handshake import handshake_refusal
+from system.local.apigateway.ids import new_request_id
 from system.local.apigateway.integration import connect_status, forbidden_frame, route_reply
-from system.local.apigateway.limits import (
-    INTEGRATION_TIMEOUT_SECONDS,
-    ApiLimits,
-    ConnectRateLimiter,
+from system.local.apigateway.limits import ApiLimits, ConnectRateLimiter, close_deadline
+from system.local.apigateway.routing import (
+    CONNECT_ROUTE,
+    DISCONNECT_ROUTE,
+    RouteTable,
+    route_for,
 )
-from system.local.apigateway.routing import CONNECT_ROUTE, DISCONNECT_ROUTE, route_for
 from system.local.faults import Faults
 from system.local.lambda_runtime.outcome import Outcome
 from system.local.lambda_runtime.pool import LambdaRuntime
-from system.local.routes import RouteTable
 
 log = logging.getLogger("chat_harness.apigateway")
 
 WEB_CLIENT = Path(__file__).resolve().parent.parent / "web" / "index.html"
-# Where a close was not a clean one, the reason is worth a line in the log.
-_BAD_INPUT_CODES = {
-    CloseCode.UNSUPPORTED_DATA: "binary frame",
-    CloseCode.INVALID_DATA: "invalid UTF-8",
-    CloseCode.MESSAGE_TOO_BIG: "message or frame over the size limit",
-    CloseCode.PROTOCOL_ERROR: "WebSocket protocol error",
-}
 
 
 def _now_ms() -> int:
@@ -97,6 +95,8 @@ class WebSocketApi:
         """Close every connection (1001). $disconnect is not run for them: the stack
         is going away, and N leave notices to N clients would only delay Ctrl-C."""
         self._stopping = True
+        for connection_id in self.sockets:
+            self.registry.closing(connection_id)
         if self._server is not None:
             self._server.close(close_connections=True)
             await self._server.wait_closed()
@@ -116,8 +116,7 @@ class WebSocketApi:
         if path == "/" and upgrade is None:
             page = WEB_CLIENT.read_text(encoding="utf-8").replace("__STAGE__", self.api.stage)
             return _html_response(ws, page.encode())
-        refusal = handshake_refusal(path, upgrade, self.api.stage,
-                                    upgrade is None or self._rate.allow(time.monotonic()))
+        refusal = handshake_refusal(path, upgrade, self.api.stage, self._rate, time.monotonic())
         if refusal is not None:
             log.warning("refused handshake for %s: %s %s", path, refusal.status, refusal.body)
             return ws.respond(refusal.status, refusal.body)
@@ -172,13 +171,14 @@ class WebSocketApi:
         connection_id = connection.connection_id
         self.sockets.pop(connection_id, None)
         self.registry.close(connection_id)
-        status, reason = _disconnect_status(ws)
-        if status in _BAD_INPUT_CODES:
-            log.warning("closed %s with %s: %s", connection_id, status, _BAD_INPUT_CODES[status])
+        status = disconnect_status(_close_of(ws.protocol.close_rcvd),
+                                   _close_of(ws.protocol.close_sent))
+        if (what := bad_input(status)) is not None:
+            log.warning("closed %s with %s: %s", connection_id, status.code, what)
         function = self.routes.function_for(DISCONNECT_ROUTE)
         if function is None or self._stopping or self.faults.disconnect_suppressed():
             return
-        event = disconnect_event(self.api, connection, status, reason, _now_ms())
+        event = disconnect_event(self.api, connection, status.code, status.reason, _now_ms())
         await self._invoke(DISCONNECT_ROUTE, function, event)
 
     async def _invoke(self, route_key: str, function: str, event: dict) -> Outcome:
@@ -190,24 +190,32 @@ class WebSocketApi:
 
     async def _receive(self, ws: ServerConnection, connection: Connection) -> None:
         """Read messages until the client leaves or a quota (idle, duration) ends it."""
-        max_end = connection.connected_at_ms / 1000 + self.limits.max_duration_s
-        while True:
-            idle_end = connection.last_active_at_ms / 1000 + self.limits.idle_timeout_s
-            remaining = min(idle_end, max_end) - time.time()
-            if remaining <= 0:
-                await ws.close(CloseCode.GOING_AWAY, "Going away")
-                return
-            try:
-                message = await asyncio.wait_for(ws.recv(), remaining)
-            except TimeoutError:
-                continue
-            except ConnectionClosed:
-                return
-            if isinstance(message, bytes):
-                await ws.close(CloseCode.UNSUPPORTED_DATA, "Binary frames are not supported")
-                return
-            self.registry.touch(connection.connection_id, _now_ms())
-            self._dispatch(ws, connection, message)
+        try:
+            while True:
+                deadline = close_deadline(connection.connected_at_ms,
+                                          connection.last_active_at_ms, self.limits)
+                remaining = deadline.at_ms / 1000 - time.time()
+                if remaining <= 0:
+                    log.info("closing %s: %s", connection.connection_id, deadline.quota)
+                    await self._close(ws, connection, deadline.close)
+                    return
+                try:
+                    message = await asyncio.wait_for(ws.recv(), remaining)
+                except TimeoutError:
+                    continue  # activity may have moved the deadline meanwhile
+                if isinstance(message, bytes):
+                    await self._close(ws, connection, BINARY_REFUSED)
+                    return
+                self.registry.touch(connection.connection_id, _now_ms())
+                self._dispatch(ws, connection, message)
+        except ConnectionClosed:
+            pass
+        finally:  # the client closed, the socket was lost, or the server closed it
+            self.registry.closing(connection.connection_id)
+
+    async def _close(self, ws: ServerConnection, connection: Connection, close: Close) -> None:
+        self.registry.closing(connection.connection_id)
+        await ws.close(close.code, close.reason)
 
     def _dispatch(self, ws: ServerConnection, connection: Connection, body: str) -> None:
         route_key = route_for(body, self.routes.routes.keys(), self.routes.selection_path)
@@ -229,23 +237,36 @@ class WebSocketApi:
 
     # -- what @connections does to a socket ------------------------------------------------
 
-    async def deliver(self, connection_id: str, data: bytes) -> bool:
-        """Send a management POST's data as one message; False if the socket is gone."""
+    def _socket_seen(self, connection_id: str) -> ServerConnection | None:
+        """The connection's socket, after telling the registry of a close the socket has
+        seen first (a close frame just read, a lost connection)."""
         ws = self.sockets.get(connection_id)
-        if ws is None:
-            return False
-        self.registry.touch(connection_id, _now_ms())  # messages either way keep it from idling
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError:
-            return await _send(ws, data)
-        return await _send(ws, text)
+        if ws is not None and ws.state is not SocketState.OPEN:
+            self.registry.closing(connection_id)
+        return ws
 
-    def close(self, connection_id: str) -> None:
-        """DELETE @connections/{id}: the client sees a normal close (1000)."""
-        ws = self.sockets.get(connection_id)
-        if ws is not None:
-            self._spawn(ws.close(CloseCode.NORMAL_CLOSURE, ""))
+    async def post(self, connection_id: str, data: bytes) -> Answer:
+        """POST @connections/{id}: send ``data`` as one message where the registry says 200;
+        a send that finds the socket closing delivers nothing and answers 410."""
+        ws = self._socket_seen(connection_id)
+        answer = self.registry.post(connection_id, len(data), _now_ms())
+        if answer.status == 200 and (ws is None or not await _send(ws, _frame(data))):
+            answer = self.registry.undelivered(connection_id)
+        return answer
+
+    def describe(self, connection_id: str) -> Answer:
+        """GET @connections/{id}."""
+        self._socket_seen(connection_id)
+        return self.registry.describe(connection_id)
+
+    def delete(self, connection_id: str) -> Answer:
+        """DELETE @connections/{id}: where the registry says 204, the client sees a close
+        with 1000."""
+        ws = self._socket_seen(connection_id)
+        answer = self.registry.delete(connection_id)
+        if answer.status == 204 and ws is not None:
+            self._spawn(ws.close(DELETED.code, DELETED.reason))
+        return answer
 
     def drop(self, connection_id: str) -> bool:
         """Fault injection: lose the connection without a close frame, as a network does."""
@@ -264,15 +285,16 @@ async def _send(ws: ServerConnection, frame: str | bytes) -> bool:
         return False
 
 
-def _disconnect_status(ws: ServerConnection) -> tuple[int, str]:
-    """disconnectStatusCode/Reason: the client's close code (1005 when it sent none),
-    else the one the server sent, else 1006 for a connection that just dropped."""
-    protocol = ws.protocol
-    if protocol.close_rcvd is not None:
-        return int(protocol.close_rcvd.code), protocol.close_rcvd.reason
-    if protocol.close_sent is not None:
-        return int(protocol.close_sent.code), protocol.close_sent.reason
-    return int(CloseCode.ABNORMAL_CLOSURE), "Connection dropped without a close frame"
+def _frame(data: bytes) -> str | bytes:
+    """A text frame for UTF-8 data, else a binary one."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data
+
+
+def _close_of(frame: CloseFrame | None) -> Close | None:
+    return None if frame is None else Close(int(frame.code), frame.reason)
 
 
 def _html_response(ws: ServerConnection, body: bytes) -> Response:

@@ -9,8 +9,9 @@ from typing import Any
 @dataclass(frozen=True)
 class Outcome:
     """Either ``result`` (the handler's return value) or ``error`` (Lambda's error
-    document: errorType, errorMessage, stackTrace); ``error_type`` is
-    'Unhandled' for a raised exception, 'TimedOut' for a timeout."""
+    document: errorType, errorMessage, stackTrace). errorType is the exception's class
+    name for a raised exception, 'TimedOut' for a timeout, 'Runtime.*' for an environment
+    that failed to start or died."""
 
     request_id: str
     duration_ms: float

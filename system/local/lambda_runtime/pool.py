@@ -45,7 +45,9 @@ class FunctionSpec:
     code_dir: Path | None = None
 
 
-class WorkerInitError(Exception):
+class EnvironmentFailed(Exception):
+    """An execution environment that failed its init or died: Lambda's error document."""
+
     def __init__(self, document: dict) -> None:
         super().__init__(document.get("errorMessage"))
         self.document = document
@@ -66,7 +68,7 @@ class _Worker:
         line = await self.process.stdout.readline()
         if not line:
             code = await self.process.wait()
-            raise WorkerInitError(
+            raise EnvironmentFailed(
                 {"errorType": "Runtime.ExitError",
                  "errorMessage": f"Runtime exited with error: exit status {code}"}
             )
@@ -113,13 +115,13 @@ class FunctionWorkers:
         task.add_done_callback(self._stderr_tasks.discard)
         try:
             ready = await asyncio.wait_for(worker._answer(), self.spec.timeout_s + 10)
-        except (TimeoutError, WorkerInitError):
+        except (TimeoutError, EnvironmentFailed):
             self._discard(worker)
             raise
         if "init_error" in ready:
             self.logs.init(self.spec.name, ready.get("log", ""), 0.0)
             self._discard(worker)
-            raise WorkerInitError(ready["init_error"])
+            raise EnvironmentFailed(ready["init_error"])
         self.logs.init(self.spec.name, ready.get("log", ""), ready["init_ms"])
         return worker
 
@@ -142,34 +144,37 @@ class FunctionWorkers:
             started = time.perf_counter()
             try:
                 worker = self._idle.pop() if self._idle else await self._spawn()
-            except (WorkerInitError, TimeoutError) as error:
-                document = error.document if isinstance(error, WorkerInitError) else {
-                    "errorType": "Runtime.InitTimeout", "errorMessage": "init timed out"}
-                outcome = Outcome(request_id, _ms_since(started), error=document)
-                self.logs.invocation(self.spec.name, outcome, "", self.spec.memory_mb, None)
-                return outcome
+            except (EnvironmentFailed, TimeoutError) as error:
+                return self._failed(request_id, started, error, during_init=True)
             started = time.perf_counter()
             deadline_ms = int(time.time() * 1000 + self.spec.timeout_s * 1000)
             request = {"event": event, "request_id": request_id, "deadline_ms": deadline_ms}
             try:
                 answer = await asyncio.wait_for(worker.call(request), self.spec.timeout_s)
-            except TimeoutError:
+            except (TimeoutError, EnvironmentFailed) as error:
                 self._discard(worker)
-                outcome = Outcome(request_id, _ms_since(started), error={
-                    "errorType": "TimedOut",
-                    "errorMessage": f"Task timed out after {self.spec.timeout_s:.2f} seconds"})
-                self.logs.invocation(self.spec.name, outcome, "", self.spec.memory_mb, None)
-                return outcome
-            except WorkerInitError as error:  # the process died mid-invocation
-                self._discard(worker)
-                outcome = Outcome(request_id, _ms_since(started), error=error.document)
-                self.logs.invocation(self.spec.name, outcome, "", self.spec.memory_mb, None)
-                return outcome
+                return self._failed(request_id, started, error, during_init=False)
             self._idle.append(worker)
         outcome = Outcome(request_id, _ms_since(started), result=answer.get("result"),
                           error=answer.get("error"))
         self.logs.invocation(self.spec.name, outcome, answer.get("log", ""), self.spec.memory_mb,
                              answer.get("max_memory_mb"))
+        return outcome
+
+    def _failed(self, request_id: str, started: float, error: EnvironmentFailed | TimeoutError,
+                *, during_init: bool) -> Outcome:
+        """The logged outcome of an invocation that got no answer from a worker: its init
+        failed or timed out, it passed the function's timeout, or its process died
+        mid-invocation. Such an invocation has no log of its own."""
+        if isinstance(error, EnvironmentFailed):
+            document = error.document
+        elif during_init:
+            document = {"errorType": "Runtime.InitTimeout", "errorMessage": "init timed out"}
+        else:
+            document = {"errorType": "TimedOut",
+                        "errorMessage": f"Task timed out after {self.spec.timeout_s:.2f} seconds"}
+        outcome = Outcome(request_id, _ms_since(started), error=document)
+        self.logs.invocation(self.spec.name, outcome, "", self.spec.memory_mb, None)
         return outcome
 
     async def stop(self) -> None:

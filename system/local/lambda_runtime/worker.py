@@ -20,6 +20,7 @@ import signal
 import sys
 import time
 import traceback
+from collections.abc import Callable
 
 # Headers on every DynamoDB request a handler makes, so that the local stack's DynamoDB
 # proxy can tell which invocation and route consumed the capacity.
@@ -95,14 +96,35 @@ def tag_dynamodb_requests(invocation: dict[str, str]) -> None:
 def main() -> None:
     # Ctrl-C reaches the whole process group; the pool decides when workers stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    answers = _answer_channel()
+    invocation = {"request_id": "", "route": ""}
+    _log_as_lambda_does(invocation)
+    tag_dynamodb_requests(invocation)
+    handler, ready = initialise(sys.argv[1])
+    answer(answers, ready)
+    if handler is None:
+        return
+    for line in sys.stdin:
+        answer(answers, invoke(handler, json.loads(line), invocation))
+
+
+def _answer_channel() -> io.TextIOBase:
+    """A private copy of stdout for the answers; file descriptor 1 then points at stderr,
+    so output written below Python's sys.stdout (C code, subprocesses) cannot break a JSON
+    line and reaches the pool's stderr relay instead."""
     answers = os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    return answers
+
+
+def _log_as_lambda_does(invocation: dict[str, str]) -> None:
+    """Log records in the Python runtime's format, UTC, with the current request id, to
+    whatever sys.stdout is at the time, so they are captured with the invocation's log."""
     logging.basicConfig(
         stream=_CurrentStdout(),
         format="[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s",
         datefmt="%Y-%m-%dT%H:%M:%S",
     )
-    invocation = {"request_id": "", "route": ""}
     old_factory = logging.getLogRecordFactory()
 
     def record_factory(*args, **kwargs):
@@ -113,45 +135,53 @@ def main() -> None:
     logging.setLogRecordFactory(record_factory)
     logging.Formatter.converter = time.gmtime
 
-    def answer(document: dict) -> None:
-        try:
-            text = json.dumps(document)
-        except (TypeError, ValueError) as error:  # the handler returned something not JSON
-            text = json.dumps({"error": error_document(error, "Runtime.MarshalError"),
-                               "log": document.get("log", "")})
-        answers.write(text + "\n")
-        answers.flush()
 
-    tag_dynamodb_requests(invocation)
+def answer(answers: io.TextIOBase, document: dict) -> None:
+    """Send ``document`` to the pool as one JSON line; a result that is not JSON becomes
+    the invocation's Runtime.MarshalError, as in Lambda."""
+    try:
+        text = json.dumps(document)
+    except (TypeError, ValueError) as error:  # the handler returned something not JSON
+        text = json.dumps({"error": error_document(error, "Runtime.MarshalError"),
+                           "log": document.get("log", "")})
+    answers.write(text + "\n")
+    answers.flush()
+
+
+def initialise(path: str) -> tuple[Callable | None, dict]:
+    """Import the handler at ``path`` once, its output captured as the init log; returns
+    the handler (None if it failed) and the answer to the pool: ``ready`` with the init
+    duration, or ``init_error`` (Runtime.ImportModuleError, as Lambda reports it)."""
     started = time.perf_counter()
     init_log = io.StringIO()
     try:
         with contextlib.redirect_stdout(init_log), contextlib.redirect_stderr(init_log):
-            handler = load_handler(sys.argv[1])
+            handler = load_handler(path)
     except Exception as error:  # noqa: BLE001 - reported as Lambda does: Runtime.ImportModuleError
-        answer({"init_error": error_document(error, "Runtime.ImportModuleError"),
-                "log": init_log.getvalue()})
-        return
-    answer({"ready": True, "init_ms": (time.perf_counter() - started) * 1000,
-            "log": init_log.getvalue()})
+        return None, {"init_error": error_document(error, "Runtime.ImportModuleError"),
+                      "log": init_log.getvalue()}
+    return handler, {"ready": True, "init_ms": (time.perf_counter() - started) * 1000,
+                     "log": init_log.getvalue()}
 
-    for line in sys.stdin:
-        request = json.loads(line)
-        invocation["request_id"] = request["request_id"]
-        invocation["route"] = request["event"].get("requestContext", {}).get("routeKey", "")
-        context = LambdaContext(request["request_id"], request["deadline_ms"])
-        log = io.StringIO()
-        document: dict
-        with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
-            try:
-                document = {"result": handler(request["event"], context)}
-            except Exception as error:  # noqa: BLE001 - any handler error is the invocation's error
-                document = {"error": error_document(error)}
-                print(f"[ERROR] {type(error).__name__}: {error}")
-                traceback.print_exc()
-        document["log"] = log.getvalue()
-        document["max_memory_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
-        answer(document)
+
+def invoke(handler: Callable, request: dict, invocation: dict[str, str]) -> dict:
+    """Run one invocation with its output captured as its log; the answer to the pool:
+    ``result`` or ``error``, the log, and the environment's peak memory so far."""
+    invocation["request_id"] = request["request_id"]
+    invocation["route"] = request["event"].get("requestContext", {}).get("routeKey", "")
+    context = LambdaContext(request["request_id"], request["deadline_ms"])
+    log = io.StringIO()
+    document: dict
+    with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+        try:
+            document = {"result": handler(request["event"], context)}
+        except Exception as error:  # noqa: BLE001 - any handler error is the invocation's error
+            document = {"error": error_document(error)}
+            print(f"[ERROR] {type(error).__name__}: {error}")
+            traceback.print_exc()
+    document["log"] = log.getvalue()
+    document["max_memory_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+    return document
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""reports.capacity_model against the DynamoDB Developer Guide's own numbers, and its properties.
+"""system.dynamodb_capacity against the DynamoDB Developer Guide's own numbers, and its properties.
 
 Pages quoted below (Amazon DynamoDB Developer Guide):
 - SIZES: "DynamoDB item sizes and formats" (CapacityUnitCalculations.html). The page gives the
@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reports.capacity_model import (
+from system.dynamodb_capacity import (
     TableCapacity,
     batch_read_units,
     batch_write_units,

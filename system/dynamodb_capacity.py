@@ -46,7 +46,10 @@ WRITE_UNIT_BYTES = 1 * KB
 # Read capacity units per 4 KB unit of a read ("DynamoDB read and write operations").
 READ_UNITS_PER_4KB = {"eventual": 0.5, "strong": 1.0, "transactional": 2.0}
 CONDITIONAL_CHECK_FAILED = "ConditionalCheckFailedException"
-_SINGLE_ITEM_WRITES = frozenset({"PutItem", "UpdateItem", "DeleteItem"})
+# The data-plane operations, by the kind of capacity they consume.
+SINGLE_ITEM_WRITES = frozenset({"PutItem", "UpdateItem", "DeleteItem"})
+WRITE_OPERATIONS = SINGLE_ITEM_WRITES | {"BatchWriteItem", "TransactWriteItems"}
+READ_OPERATIONS = frozenset({"GetItem", "BatchGetItem", "Query", "Scan", "TransactGetItems"})
 # Operations that consume no read or write capacity units.
 CONTROL_PLANE = frozenset({
     "CreateTable", "DeleteTable", "DescribeTable", "ListTables", "UpdateTable",
@@ -249,12 +252,12 @@ def modelled_capacity(operation: str, request: dict, response: dict | None, *,
     (see the module notes).
     """
     if error is not None:
-        if error == CONDITIONAL_CHECK_FAILED and operation in _SINGLE_ITEM_WRITES:
+        if error == CONDITIONAL_CHECK_FAILED and operation in SINGLE_ITEM_WRITES:
             return _single_write(operation, request, before, after)
         return None if error == "TransactionCanceledException" else []
     if operation in CONTROL_PLANE:
         return []
-    if operation in _SINGLE_ITEM_WRITES:
+    if operation in SINGLE_ITEM_WRITES:
         return _single_write(operation, request, before, after)
     if operation in _READS and response is not None:
         return _READS[operation](request, response)

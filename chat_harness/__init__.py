@@ -1,0 +1,1 @@
+"""The command line, the top layer: ``chat-harness local | load | report | verify``."""

@@ -1,0 +1,39 @@
+"""What the chat sends to clients, written once.
+
+The wire format is the reference app's: a client shows ``message``; the other fields
+are machine-readable extras that ride along (``type`` says which frame it is). Pure
+code with no AWS client, so that tools outside the functions (benchmarks, load tests)
+build the same frames.
+"""
+
+from __future__ import annotations
+
+HEARTBEAT = "ping"
+
+
+def chat_frame(message_id: str, sender: str, sent_at: str, text: str) -> dict:
+    """A chat message broadcast to every connection; ``sent_at`` is ISO 8601 UTC."""
+    return {"message": f"[{sent_at} - UTC]\n {sender}  {text}\n", "type": "chat",
+            "message_id": message_id, "sender": sender, "sent_at": sent_at, "text": text}
+
+
+def join_frame(connection_id: str) -> dict:
+    return {"message": f"A new user has joined the chat - {connection_id}", "type": "join",
+            "connection_id": connection_id}
+
+
+def leave_frame(connection_id: str) -> dict:
+    return {"message": f"A user has left the chat - {connection_id}", "type": "leave",
+            "connection_id": connection_id}
+
+
+def whoami_frame(connection_id: str) -> dict:
+    return {"message": f"Your connection id is {connection_id}", "type": "whoami",
+            "connection_id": connection_id}
+
+
+INVALID_REQUEST_FRAME = {
+    "error": "Invalid request",
+    "message": "The requested action is not recognized. "
+               'Send {"action":"sendmessage","message":"..."} or {"action":"whoami"}.',
+}
