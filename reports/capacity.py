@@ -117,7 +117,7 @@ def sliding_peak(events: list[tuple[float, float]], window_s: float = 1.0) -> tu
     best, best_at, total, first = 0.0, events[0][0] if events else 0.0, 0.0, 0
     for t, units in events:
         total += units
-        while events[first][0] <= t - window_s:
+        while events[first][0] + window_s <= t:  # outside [start, start + window)
             total -= events[first][1]
             first += 1
         if total > best:
