@@ -25,6 +25,10 @@ class GeneratorMonitor:
         self.process = f"{os.uname().nodename}:{os.getpid()}"
         self._greenlet: gevent.Greenlet | None = None
 
+    @property
+    def running(self) -> bool:
+        return self._greenlet is not None and not self._greenlet.dead
+
     def start(self) -> None:
         psutil.Process().cpu_percent(None)  # the first reading only starts the count
         self._greenlet = gevent.spawn(self._sample)

@@ -5,7 +5,7 @@ and their ``summary.json`` form, from which a run is replayed (``chat-harness ve
 
 from __future__ import annotations
 
-import argparse
+import os
 from dataclasses import asdict, dataclass, fields
 from typing import Literal
 
@@ -16,14 +16,17 @@ SCHEDULES: tuple[Schedule, ...] = ("constant", "poisson")
 
 
 def parse_steps(text: str) -> tuple[int, ...]:
-    """'100,250,500' -> (100, 250, 500): users per step, each at least one."""
+    """'100,250,500' -> (100, 250, 500): users per step, each at least one; '' -> () (no
+    steps: Locust's own user count and spawn rate)."""
+    if not text.strip():
+        return ()
     try:
         steps = tuple(int(part) for part in text.split(","))
     except ValueError:
         steps = ()
     if not steps or any(users < 1 for users in steps):
-        raise argparse.ArgumentTypeError(
-            f"steps must be user counts separated by commas, e.g. 25,50, not {text!r}")
+        raise ValueError(f"steps must be user counts separated by commas, e.g. 25,50 "
+                         f"(or nothing, for a plain ramp), not {text!r}")
     return steps
 
 
@@ -40,24 +43,40 @@ class LoadParameters:
     settle_s: float = 5.0
     processes: int = 1
 
-    @property
-    def duration_s(self) -> float:
-        return len(self.steps) * self.step_hold_s
+    def __post_init__(self) -> None:
+        for name in ("step_hold_s", "step_spawn_rate", "heartbeat_s"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        for name in ("messages_per_minute", "settle_s"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"{name} must be 0 or more, got {getattr(self, name)}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}, "
+                             f"not {self.schedule!r}")
+        if self.processes < 1:
+            raise ValueError(f"processes must be at least 1, got {self.processes}")
 
     @property
-    def users_peak(self) -> int:
-        return max(self.steps)
+    def duration_s(self) -> float | None:
+        """How long the step shape lasts; None without steps (until stopped)."""
+        return len(self.steps) * self.step_hold_s if self.steps else None
 
     # -- command-line options ------------------------------------------------------------
 
     @classmethod
-    def add_options(cls, parser, *, processes: bool = True) -> None:
-        """The options, on an argparse parser or group (Locust's parser is one too);
-        ``processes`` is for ``chat-harness load``, which starts Locust's workers."""
+    def add_options(cls, parser, *, locust: bool = False) -> None:
+        """The options, on an argparse parser (``chat-harness load``, with ``--processes``
+        for Locust's workers) or on Locust's own (``locust``: each shown in the web UI's
+        start form, whose values Locust converts to the default's type)."""
         d = cls()
-        add = parser.add_argument
-        add("--steps", type=parse_steps, default=d.steps, metavar="N,N,...",
-            help="users per step, e.g. 100,250,500 (default 25,50)")
+
+        def add(*names, **options) -> None:
+            parser.add_argument(*names, **options, **({"include_in_web_ui": True} if locust
+                                                      else {}))
+
+        add("--steps", default=",".join(map(str, d.steps)), metavar="N,N,...",
+            help="users per step, e.g. 100,250,500 (default %(default)s); empty for a plain "
+                 "ramp to the user count at the spawn rate")
         add("--step-hold", dest="step_hold_s", type=positive_float, default=d.step_hold_s,
             metavar="SECONDS", help="seconds each step lasts (default %(default)s)")
         add("--step-spawn-rate", type=positive_float, default=d.step_spawn_rate,
@@ -71,15 +90,20 @@ class LoadParameters:
         add("--settle-s", type=non_negative_float, default=d.settle_s, metavar="SECONDS",
             help="a connection closing this soon after a send is not expected to get it "
                  "(default %(default)s)")
-        if processes:
+        if not locust:  # Locust has its own --processes
             add("--processes", type=positive_int, default=d.processes,
                 help="Locust worker processes (default %(default)s)")
 
     @classmethod
     def from_options(cls, options) -> LoadParameters:
-        """From parsed options (``processes`` stays 1 where the parser had no such option)."""
-        return cls(**{f.name: getattr(options, f.name) for f in fields(cls)
-                      if hasattr(options, f.name)})
+        """From parsed options (``processes`` stays 1 where the parser had no such option);
+        ValueError, in one line, for a value the form or command line got wrong."""
+        values = {f.name: getattr(options, f.name) for f in fields(cls) if hasattr(options, f.name)}
+        values["steps"] = parse_steps(str(values.get("steps", "")))
+        # Locust's own --processes: None (one process) or -1 (one per core).
+        processes = values.get("processes") or 1
+        values["processes"] = os.cpu_count() or 1 if processes == -1 else processes
+        return cls(**values)
 
     def locust_arguments(self) -> list[str]:
         """The options on a ``locust`` command line (every process parses the same)."""

@@ -1,19 +1,16 @@
 """``chat-harness load``: a headless step run, its run directory, its summary and gates.
 
-Starts a local stack (or uses ``--target STACKFILE``), runs Locust headless
-with loadtest/locustfile.py (``--processes N`` for several worker processes),
-then writes into the run directory: Locust's CSVs and HTML report, the fan-out
-report with its encoded HDR histograms, the stack's EMF metric lines, and
-``summary.json``; prints a summary table and the run directory. ``--fail-if``
-gates ('delivery_ratio<1', 'last_recipient_ms.p95>1500') set the exit code.
+Starts a local stack (or uses ``--target STACKFILE``) and runs Locust headless with a
+locustfile (``--processes N`` for several worker processes); the Locust process writes
+the run directory when the test ends, as it does for a test started from its web UI
+(``loadtest/run_directory.py``). Then it prints a summary table and the run directory.
+``--fail-if`` gates ('delivery_ratio<1', 'last_recipient_ms.p95>1500') set the exit code.
 """
 
 from __future__ import annotations
 
-import json
 import operator
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -22,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from loadtest.parameters import LoadParameters
-from system.local.lambda_runtime.logs import INVOCATIONS_LOG, OPERATIONS_LOG
+from loadtest.run_directory import read_summary
 from system.local.launcher import LocalStackProcess
 from system.local.processes import free_port
 from system.stackfile import StackFile
@@ -69,6 +66,9 @@ class Gate:
 def add_arguments(parser) -> None:
     parser.add_argument("--target", type=Path, metavar="STACKFILE",
                         help="run against this stack (default: a local stack for the run)")
+    parser.add_argument("--dynamodb", default="dynalite", metavar="dynalite|moto|URL",
+                        help="the DynamoDB of the local stack started for the run "
+                             "(default %(default)s)")
     LoadParameters.add_options(parser)
     parser.add_argument("--run-dir", type=Path, help="default runs/<date-time>")
     parser.add_argument("--fail-if", action="append", default=[], type=Gate.parse,
@@ -80,37 +80,31 @@ def new_run_dir() -> Path:
 
 
 def run(load: LoadParameters, run_dir: Path, *, target: Path | None = None,
-        fail_if: Sequence[Gate] = (), stack_arguments: list[str] | None = None) -> int:
+        fail_if: Sequence[Gate] = (), stack_arguments: Sequence[str] = (),
+        locustfile: Path = LOCUSTFILE) -> int:
     """One load run into ``run_dir``, against the stack file ``target`` or a local stack
     started for it with ``stack_arguments``."""
+    if load.duration_s is None:
+        raise ValueError("a headless run needs --steps (a plain ramp is for the web UI)")
     run_dir.mkdir(parents=True, exist_ok=True)
-    stack = None if target else LocalStackProcess(stack_arguments, state_dir=run_dir / "stack")
-    stack_file = None
+    stack = None if target else LocalStackProcess(list(stack_arguments),
+                                                  state_dir=run_dir / "stack")
     try:
-        stack_file = StackFile.read(target) if target else stack.start()
-        print(f"Target {stack_file.websocket_url}; steps {list(load.steps)} x "
-              f"{load.step_hold_s:g} s; run directory {run_dir}", flush=True)
-        result = subprocess.run(locust_command(load, stack_file, run_dir),
+        stack_file = target or run_dir / "stack" / "stack.json"
+        websocket_url = StackFile.read(target).websocket_url if target else \
+            stack.start().websocket_url
+        print(f"Target {websocket_url}; steps {list(load.steps)} x {load.step_hold_s:g} s; "
+              f"run directory {run_dir}", flush=True)
+        result = subprocess.run(locust_command(load, locustfile, stack_file, run_dir),
                                 timeout=load.duration_s + RUN_TIMEOUT_MARGIN_S, check=False)
     finally:
         if stack is not None:
-            stack.stop()  # after the last $disconnect has run and been logged
-        elif stack_file is not None and stack_file.logs_dir:  # a stack that keeps running
-            wait_until_unchanged(Path(stack_file.logs_dir) / INVOCATIONS_LOG)
-        if stack_file is not None:
-            copy_stack_logs(stack_file, run_dir)
-    fanout_file = run_dir / "fanout.json"
-    if not fanout_file.exists():
-        print(f"chat-harness load: Locust ended ({result.returncode}) without a fan-out report; "
+            stack.stop()
+    summary = read_summary(run_dir)
+    if summary is None:
+        print(f"chat-harness load: Locust ended ({result.returncode}) without writing the run; "
               f"see {run_dir}", file=sys.stderr)
         return 2
-    summary = {"users_peak": load.users_peak, **json.loads(fanout_file.read_text()),
-               "ended_at": time.time(), "load": load.to_summary(),
-               "stack": {"kind": stack_file.kind, "region": stack_file.region,
-                         "tables": stack_file.tables,
-                         "dynamodb_backend": stack_file.dynamodb_backend,
-                         "capacity_fidelity": stack_file.capacity_fidelity}}
-    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     print_summary(summary)
     print(f"Run directory: {run_dir}")
     failed = [gate for gate in fail_if if gate.failed(summary)]
@@ -119,42 +113,19 @@ def run(load: LoadParameters, run_dir: Path, *, target: Path | None = None,
     return 1 if failed else 0
 
 
-def locust_command(load: LoadParameters, stack_file: StackFile, run_dir: Path) -> list[str]:
+def locust_command(load: LoadParameters, locustfile: Path, stack_file: Path,
+                   run_dir: Path) -> list[str]:
     """Locust headless with the run's parameters; with several processes, the master
     listens on loopback only, on a free port."""
-    command = [
-        sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless",
-        "--host", stack_file.websocket_url, "--csv", str(run_dir / "locust"),
-        "--html", str(run_dir / "locust.html"), *load.locust_arguments(),
-        "--run-id", run_dir.name, "--run-dir", str(run_dir),
-    ]
+    command = [sys.executable, "-m", "locust", "-f", str(locustfile), "--headless",
+               "--stack-file", str(stack_file), *load.locust_arguments(),
+               "--run-dir", str(run_dir)]
     if load.processes > 1:
         port = str(free_port())
         command += ["--processes", str(load.processes), "--master-bind-host", "127.0.0.1",
                     "--master-bind-port", port, "--master-host", "127.0.0.1",
                     "--master-port", port]
     return command
-
-
-def wait_until_unchanged(path: Path, quiet_s: float = 2.0, limit_s: float = 30.0) -> None:
-    """Until ``path`` has not grown for ``quiet_s`` (the last $disconnects logged), at most
-    ``limit_s``."""
-    deadline, size, quiet_since = time.monotonic() + limit_s, -1, time.monotonic()
-    while time.monotonic() < deadline and time.monotonic() - quiet_since < quiet_s:
-        current = path.stat().st_size if path.exists() else 0
-        if current != size:
-            size, quiet_since = current, time.monotonic()
-        time.sleep(0.2)
-
-
-def copy_stack_logs(target: StackFile, run_dir: Path) -> None:
-    """A local stack's EMF lines, DynamoDB operations and invocations, into the run directory."""
-    logs = Path(target.logs_dir) if target.logs_dir else None
-    for source, name in ((target.metrics_file and Path(target.metrics_file), "emf.jsonl"),
-                         (logs and logs / OPERATIONS_LOG, OPERATIONS_LOG),
-                         (logs and logs / INVOCATIONS_LOG, INVOCATIONS_LOG)):
-        if source and source.exists():
-            shutil.copy(source, run_dir / name)
 
 
 def print_summary(summary: dict) -> None:

@@ -1,4 +1,5 @@
-"""Step load: hold each number of users for a while, to measure latency and capacity against N."""
+"""Step load: hold each number of users for a while, to measure latency and capacity against N;
+or, with no steps, Locust's own user count and spawn rate (a plain ramp, held until stopped)."""
 
 from __future__ import annotations
 
@@ -26,12 +27,28 @@ def step_at(steps: tuple[Step, ...] | list[Step], elapsed_s: float) -> Step | No
 
 
 class StepShape(LoadTestShape):
-    """The run's steps (set by locustfile.py from --steps and --step-hold); each step
-    spawns up to its users at ``spawn_rate`` per second, then holds."""
+    """Each step spawns up to its users at ``spawn_rate`` per second, then holds; after the
+    last, the test ends. Without steps, Locust's user count and spawn rate (the web UI
+    shows them: ``use_common_options``) hold until the test is stopped.
 
+    ``configure`` is called whenever a test starts (``reset_time``), so each test uses
+    the options its start form gave."""
+
+    abstract = True  # the locustfile's subclass is the run's shape
+    use_common_options = True
     steps: tuple[Step, ...] = ()
     spawn_rate: float = 50.0
+    plain: tuple[int, float] | None = None  # (users, spawn rate) without steps
+
+    def configure(self) -> None:
+        """Overridden by the locustfile: set ``steps`` and ``spawn_rate``, or ``plain``."""
+
+    def reset_time(self) -> None:
+        self.configure()
+        super().reset_time()
 
     def tick(self) -> tuple[int, float] | None:
+        if not self.steps:
+            return self.plain
         step = step_at(self.steps, self.get_run_time())
         return None if step is None else (step.users, self.spawn_rate)

@@ -39,7 +39,8 @@ def test_a_distributed_run_delivers_every_message_and_merges_its_workers(tmp_pat
     assert summary["messages_sent"] == sum(w["messages_sent"] for w in workers)
     assert summary["fanout_ms"]["count"] == sum(w["receipts"] for w in workers)
 
-    for name in ("locust_stats.csv", "locust_stats_history.csv", "emf.jsonl", "histograms.json"):
+    for name in ("locust_stats.csv", "locust.html", "emf.jsonl", "dynamodb.jsonl",
+                 "invocations.jsonl", "histograms.json"):
         assert (tmp_path / name).exists(), name
     histograms = json.loads((tmp_path / "histograms.json").read_text())
     assert merge_histograms([histograms["fanout"]]).count == summary["fanout_ms"]["count"]

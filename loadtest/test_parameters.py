@@ -23,17 +23,31 @@ parameters = st.builds(
 )
 
 
-def parser(*, processes: bool) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(exit_on_error=False)
-    LoadParameters.add_options(parser, processes=processes)
+class LocustParser(argparse.ArgumentParser):
+    """Locust's parser takes include_in_web_ui; this one notes who is shown, then drops it."""
+
+    def add_argument(self, *names, include_in_web_ui: bool = False, **options):
+        action = super().add_argument(*names, **options)
+        action.in_web_ui = include_in_web_ui
+        return action
+
+
+def parser(*, locust: bool) -> argparse.ArgumentParser:
+    parser = (LocustParser if locust else argparse.ArgumentParser)(exit_on_error=False)
+    LoadParameters.add_options(parser, locust=locust)
     return parser
 
 
 @given(parameters)
 def test_the_locust_command_line_carries_every_parameter_but_processes(load):
     """Locust has its own --processes: the locustfile's options leave it out."""
-    options = parser(processes=False).parse_args(load.locust_arguments())
+    options = parser(locust=True).parse_args(load.locust_arguments())
     assert LoadParameters.from_options(options) == dataclasses.replace(load, processes=1)
+
+
+def test_every_parameter_is_in_the_web_uis_start_form():
+    shown = {a.dest for a in parser(locust=True)._actions if getattr(a, "in_web_ui", False)}
+    assert shown == {f.name for f in dataclasses.fields(LoadParameters)} - {"processes"}
 
 
 @given(parameters)
@@ -48,14 +62,29 @@ def test_a_summary_from_before_a_parameter_existed_gets_its_default():
 
 
 def test_defaults_are_the_parsers_defaults():
-    assert LoadParameters.from_options(parser(processes=True).parse_args([])) == LoadParameters()
+    assert LoadParameters.from_options(parser(locust=False).parse_args([])) == LoadParameters()
 
 
-@pytest.mark.parametrize("text", ["", "0", "25,", "a,b", "10,-5", "1.5"])
+@pytest.mark.parametrize("text", ["0", "25,", "a,b", "10,-5", "1.5", ","])
 def test_steps_are_positive_user_counts(text):
-    with pytest.raises(argparse.ArgumentTypeError, match="user counts separated by commas"):
+    with pytest.raises(ValueError, match="user counts separated by commas"):
         parse_steps(text)
 
 
-def test_steps_parse_in_order():
+def test_steps_parse_in_order_and_none_is_a_plain_ramp():
     assert parse_steps("100,250,500") == (100, 250, 500)
+    assert parse_steps("") == parse_steps(" ") == ()
+
+
+@pytest.mark.parametrize(("field", "value"), [("step_hold_s", 0), ("heartbeat_s", -1),
+                                               ("messages_per_minute", -0.5),
+                                               ("schedule", "bursty"), ("processes", 0)])
+def test_a_value_out_of_range_is_refused_in_one_line(field, value):
+    with pytest.raises(ValueError, match=field if field != "schedule" else "schedule must be"):
+        LoadParameters(**{field: value})
+
+
+def test_locusts_own_processes_option_is_read_as_the_process_count():
+    options = argparse.Namespace(steps="5", processes=-1)
+    assert LoadParameters.from_options(options).processes >= 1
+    assert LoadParameters.from_options(argparse.Namespace(steps="5", processes=None)).processes == 1

@@ -11,6 +11,8 @@ from reports.cloudwatch import run_consumption
 from reports.pricing import PriceTable
 from reports.run_data import RunData
 
+CAPACITY = "capacity.json"
+FILES = (CAPACITY, "report.html", "report.md")  # what ``write`` writes into a run directory
 HELP = "size DynamoDB from a load run: report.html, report.md, capacity.json"
 DESCRIPTION = ("Build the capacity report of a run directory: consumption per route, table and "
                "second, scaling against N, a provisioned recommendation and monthly costs for a "
@@ -71,7 +73,7 @@ def cloudwatch_consumption(run: RunData, cloudwatch=None) -> dict:
 def write(run_dir: Path, document: dict) -> list[Path]:
     from reports.render import render  # matplotlib is imported only when rendering
 
-    capacity = run_dir / "capacity.json"
+    capacity = run_dir / CAPACITY
     capacity.write_text(json.dumps(document, indent=2, default=str) + "\n")
     return [capacity, *render(document, run_dir)]
 

@@ -14,11 +14,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from loadtest.run_directory import EMF_LOG, SUMMARY, in_window
 from system.local.lambda_runtime.logs import INVOCATIONS_LOG, OPERATIONS_LOG
-
-# A stack given with --target may have served others before the run: only records from
-# the run's window count (the margin covers Locust starting its first users).
-RUN_WINDOW_MARGIN_S = 5.0
 
 
 class RunDataError(ValueError):
@@ -59,7 +56,7 @@ class RunData:
 
     @classmethod
     def load(cls, directory: Path) -> RunData:
-        summary_file = directory / "summary.json"
+        summary_file = directory / SUMMARY
         if not summary_file.exists():
             raise RunDataError(f"{directory} has no summary.json: give the run directory "
                                f"that 'chat-harness load' printed")
@@ -68,17 +65,17 @@ class RunData:
             if key not in summary:
                 raise RunDataError(f"{summary_file} has no {key!r}: it was written by an older "
                                    f"chat-harness; run the load again")
-        start, end = summary["started_at"] - RUN_WINDOW_MARGIN_S, summary["ended_at"]
+        if not summary["stack"].get("tables"):
+            url = summary["stack"].get("websocket_url")
+            raise RunDataError(f"{directory} ran against a bare URL ({url}): no tables or logs "
+                               f"to size from; target a stack file instead")
 
-        def in_run(records: list[dict], seconds) -> list[dict]:
-            return [r for r in records if start <= seconds(r) <= end]
+        def in_run(name: str) -> list[dict]:
+            return in_window(read_json_lines(directory / name), name, summary["started_at"],
+                             summary["ended_at"])
 
-        return cls(directory, summary,
-                   in_run(read_json_lines(directory / OPERATIONS_LOG), lambda r: r["t"]),
-                   in_run(read_json_lines(directory / "emf.jsonl"),
-                          lambda r: r["_aws"]["Timestamp"] / 1000),
-                   in_run(read_json_lines(directory / INVOCATIONS_LOG), lambda r: r["t"]),
-                   locust_request_counts(directory / "locust_stats.csv"))
+        return cls(directory, summary, in_run(OPERATIONS_LOG), in_run(EMF_LOG),
+                   in_run(INVOCATIONS_LOG), locust_request_counts(directory / "locust_stats.csv"))
 
     @property
     def tables(self) -> dict[str, str]:

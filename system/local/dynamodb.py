@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -25,10 +26,15 @@ log = logging.getLogger("chat_harness.dynamodb")
 
 DYNALITE_VERSION = "4.0.0"
 STARTUP_TIMEOUT_S = 60
+# npm retries a registry it cannot reach for about a minute before it gives up.
+NPM_INSTALL_TIMEOUT_S = 300
+OTHER_BACKENDS = ("run with --dynamodb moto (pure Python, fixed capacity figures) "
+                  "or --dynamodb URL (a DynamoDB endpoint you run)")
+INSTALL_NODE = f"install Node.js 20+ (with npm), or {OTHER_BACKENDS}"
 
 
 class BackendError(RuntimeError):
-    pass
+    """A backend that cannot start, in one line that says what to do."""
 
 
 @dataclass(frozen=True)
@@ -43,6 +49,27 @@ def cache_dir() -> Path:
     return Path(base) / "chat-harness"
 
 
+def node_executable() -> str:
+    """The ``node`` dynalite runs on, from PATH."""
+    node = shutil.which("node")
+    if node is None:
+        raise BackendError(f"dynalite needs Node.js, and no node is on PATH: {INSTALL_NODE}")
+    return node
+
+
+def npm_error_reason(stderr: str) -> str:
+    """The line of a failed ``npm install``'s output that says why, without npm's prefix.
+
+    npm ends with where its log is, after the error's code, errno and syscall lines;
+    the reason is the first other line (a FetchError, a 404, ...)."""
+    lines = [re.sub(r"^npm (ERR!|error)\s?", "", line).strip() for line in stderr.splitlines()]
+    lines = [line for line in lines if line]
+    for line in lines:
+        if not re.match(r"(code|errno|syscall)\b", line):
+            return line
+    return lines[-1] if lines else "no output"
+
+
 def dynalite_cli() -> Path:
     """The pinned dynalite's cli.js, installed with npm into the cache on first use."""
     home = cache_dir() / f"dynalite-{DYNALITE_VERSION}"
@@ -50,23 +77,35 @@ def dynalite_cli() -> Path:
     if cli.exists():
         return cli
     npm = shutil.which("npm")
-    if npm is None or shutil.which("node") is None:
+    if npm is None:
+        raise BackendError(f"installing dynalite needs npm, and no npm is on PATH: {INSTALL_NODE}")
+    try:
+        home.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix="dynalite-", dir=home.parent))
+    except OSError as error:
         raise BackendError(
-            "dynalite needs Node.js 20+ and npm on PATH; install them, "
-            "or use --dynamodb moto (pure Python, fixed capacity figures)"
-        )
-    home.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix="dynalite-", dir=home.parent))
+            f"cannot install dynalite into {home.parent} ({error.strerror or error}); "
+            f"set XDG_CACHE_HOME to a writable directory, or {OTHER_BACKENDS}"
+        ) from None
     log.info("installing dynalite %s into %s (first use only)", DYNALITE_VERSION, home)
-    result = subprocess.run(
-        [npm, "install", "--no-audit", "--no-fund", "--prefix", str(staging),
-         f"dynalite@{DYNALITE_VERSION}"],
-        capture_output=True, text=True, check=False,
-    )
+    try:
+        result = subprocess.run(
+            [npm, "install", "--no-audit", "--no-fund", "--prefix", str(staging),
+             f"dynalite@{DYNALITE_VERSION}"],
+            capture_output=True, text=True, check=False, stdin=subprocess.DEVNULL,
+            timeout=NPM_INSTALL_TIMEOUT_S,
+        )
+    except (OSError, subprocess.TimeoutExpired) as error:
+        shutil.rmtree(staging, ignore_errors=True)
+        reason = (f"no answer in {NPM_INSTALL_TIMEOUT_S} s"
+                  if isinstance(error, subprocess.TimeoutExpired) else str(error))
+        raise BackendError(f"npm install dynalite@{DYNALITE_VERSION} failed ({reason}); "
+                           f"check npm's network access, or {OTHER_BACKENDS}") from None
     if result.returncode != 0:
         shutil.rmtree(staging, ignore_errors=True)
-        raise BackendError(f"npm install dynalite@{DYNALITE_VERSION} failed: "
-                           f"{result.stderr.strip().splitlines()[-1:]}")
+        raise BackendError(f"npm install dynalite@{DYNALITE_VERSION} failed "
+                           f"({npm_error_reason(result.stderr)}); "
+                           f"check npm's network access, or {OTHER_BACKENDS}")
     try:
         staging.rename(home)
     except OSError:  # another run installed it meanwhile
@@ -91,10 +130,11 @@ class DynamoDB:
 
     async def start(self, host: str = "127.0.0.1") -> BackendInfo:
         if self.spec == "dynalite":
+            node = node_executable()
             port = free_port(host)
             cli = await asyncio.to_thread(dynalite_cli)
             await self._launch(
-                ["node", str(cli), "--host", host, "--port", str(port), "--createTableMs", "0",
+                [node, str(cli), "--host", host, "--port", str(port), "--createTableMs", "0",
                  "--deleteTableMs", "0", "--updateTableMs", "0"],
                 ready_marker=b"Dynalite listening",
             )
@@ -112,10 +152,14 @@ class DynamoDB:
 
     async def _launch(self, command: list[str], ready_marker: bytes) -> None:
         """Start the server and wait for the line it prints once it listens."""
-        self._process = await asyncio.create_subprocess_exec(
-            *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-            stdin=asyncio.subprocess.DEVNULL, preexec_fn=die_with_parent,
-        )
+        try:
+            self._process = await asyncio.create_subprocess_exec(
+                *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+                stdin=asyncio.subprocess.DEVNULL, preexec_fn=die_with_parent,
+            )
+        except OSError as error:
+            raise BackendError(f"cannot run {command[0]} ({error.strerror or error}); "
+                               f"{OTHER_BACKENDS}") from None
         seen: list[bytes] = []
         try:
             async with asyncio.timeout(STARTUP_TIMEOUT_S):
@@ -124,10 +168,9 @@ class DynamoDB:
                     if ready_marker in line:
                         break
                 else:
-                    raise BackendError(
-                        f"{command[0]} exited before listening: "
-                        f"{b''.join(seen[-5:]).decode(errors='replace').strip()}"
-                    )
+                    last = [seen_line.decode(errors="replace").strip() for seen_line in seen[-5:]]
+                    raise BackendError(f"{command[0]} exited before listening: "
+                                       f"{' | '.join(text for text in last if text)}")
         except TimeoutError:
             await self.stop()
             raise BackendError(f"{' '.join(command[:2])} did not start in {STARTUP_TIMEOUT_S} s")

@@ -14,6 +14,7 @@ import tempfile
 import threading
 from pathlib import Path
 
+from system.local.processes import die_with_parent
 from system.stackfile import StackFile
 
 # The stack's last line of start-up output (system.local.command prints it): it is up.
@@ -23,7 +24,12 @@ STOP_TIMEOUT_S = 30
 
 
 class StackStartError(RuntimeError):
-    pass
+    """The stack did not start: one line (its own last line says why); ``output`` has
+    all that it printed."""
+
+    def __init__(self, message: str, output: str) -> None:
+        super().__init__(message)
+        self.output = output
 
 
 class LocalStackProcess:
@@ -44,16 +50,19 @@ class LocalStackProcess:
                    "--management-port", "0", "--state-dir", str(self.state_dir),
                    "--stack-file", str(stack_path), *self.arguments]
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                        stdin=subprocess.DEVNULL, text=True, bufsize=1)
+                                        stdin=subprocess.DEVNULL, text=True, bufsize=1,
+                                        # the stack ends with us, even if we are killed
+                                        preexec_fn=die_with_parent)  # noqa: PLW1509 - prctl only
         ready = threading.Event()
         reader = threading.Thread(target=self._read_output, args=(ready,), daemon=True)
         reader.start()
         started = ready.wait(START_TIMEOUT_S)
         if not started or self.process.poll() is not None:
+            output = "".join(self.output)
+            last = next((line.strip() for line in reversed(self.output) if line.strip()), "")
             what = "exited" if started else f"did not start in {START_TIMEOUT_S} s"
-            output = "".join(self.output[-20:])
             self.stop()
-            raise StackStartError(f"local stack {what}:\n{output}")
+            raise StackStartError(f"the local stack {what}: {last}", output)
         self.file = StackFile.read(stack_path)
         return self.file
 

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 
 import pytest
 
-from system.local.launcher import LocalStackProcess
+from system.local.launcher import LocalStackProcess, StackStartError
 from system.stackfile import StackFile
 
 OUTPUT_LINES_ON_FAILURE = 40
@@ -35,7 +35,10 @@ def stack_fixture(arguments: Arguments = (), *, scope: str = "session", doc: str
     def local_stack(request: pytest.FixtureRequest):
         process = LocalStackProcess(list(arguments(request) if callable(arguments)
                                          else arguments))
-        process.start()
+        try:
+            process.start()
+        except StackStartError as error:  # the whole of what it printed says why
+            pytest.fail(f"{error}\n{error.output}", pytrace=False)
         _running.append(process)
         try:
             yield process
