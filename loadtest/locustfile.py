@@ -446,6 +446,10 @@ def _reset_stats(**_) -> None:
 
 @events.quitting.add_listener
 def _quitting(environment, **_) -> None:
+    """A quit that came before the test's stop (Locust quits a headless master when its
+    last worker leaves) still writes the run: the workers' figures are in by then."""
+    if _session.run is not None and _session.coordinates:
+        _session.stop_test()
     if _session.finishing is not None:
         _session.finishing.join(SNAPSHOT_WAIT_S + run_directory.LOGS_SETTLE_LIMIT_S + 120)
     _session.monitor.stop()

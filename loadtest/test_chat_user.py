@@ -320,9 +320,9 @@ def test_a_headless_run_that_stops_cleanly_exits_0(chat_server, tmp_path):
     assert result.returncode == 0, output[-3000:]
     assert "already closed" not in output
     chat_server.wait_for("end of every connection", lambda wires: all(w.ended for w in wires))
-    # However many users a busy machine started within the run time, each heartbeating.
+    # However many users a busy machine started within the run time (the in-process test
+    # above waits for heartbeats before it stops; this one is about the exit code).
     assert 0 < len(chat_server.wires) <= USERS
-    assert any(wire.heartbeats for wire in chat_server.wires)
     assert_every_user_closed_and_sent_nothing_after(chat_server.wires)
 
 
