@@ -321,9 +321,12 @@ def test_a_headless_run_that_stops_cleanly_exits_0(chat_server, tmp_path):
     assert "already closed" not in output
     chat_server.wait_for("end of every connection", lambda wires: all(w.ended for w in wires))
     # However many users a busy machine started within the run time (the in-process test
-    # above waits for heartbeats before it stops; this one is about the exit code).
+    # above waits for heartbeats before it stops; this one is about the exit code). A user
+    # still in its handshake when the run ends is killed without a close frame.
     assert 0 < len(chat_server.wires) <= USERS
-    assert_every_user_closed_and_sent_nothing_after(chat_server.wires)
+    assert_every_user_closed_and_sent_nothing_after([w for w in chat_server.wires if w.frames
+                                                     and w.frames[0][0] == TEXT])
+    assert all(wire.after_close == [] for wire in chat_server.wires)
 
 
 @pytest.mark.parametrize("how", ["close", "drop"])
