@@ -17,10 +17,11 @@ runs with a link to each report, served by the web UI.
 
 from __future__ import annotations
 
+import argparse
 import logging
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import flask
@@ -45,6 +46,7 @@ SNAPSHOT_WAIT_S = 30
 LIVE_REPORT_EVERY_S = 2.0
 LIVE_HEALTH_WINDOW_S = 10.0
 RUNS_ROUTE = "/chat-harness/runs"
+LOAD_FIELDS = {f.name for f in fields(LoadParameters)}
 
 
 class Chatter(ChatUser):
@@ -329,6 +331,19 @@ class Session:
         return flask.send_from_directory(run["directory"].resolve(), path)
 
 
+def load_from_form(options, form) -> LoadParameters:
+    """The parameters a start form asks for, converted as Locust converts them (to the
+    type of the option's current value); ValueError, in one line, if they are wrong."""
+    values = dict(vars(options))
+    for name, text in form.items():
+        if name in values and name in LOAD_FIELDS and values[name] is not None:
+            try:
+                values[name] = type(values[name])(text)
+            except ValueError:
+                raise ValueError(f"{name} must be a number, not {text!r}") from None
+    return LoadParameters.from_options(argparse.Namespace(**values))
+
+
 def _recent() -> tuple[float, float]:
     return (time.time() - LIVE_HEALTH_WINDOW_S, time.time())
 
@@ -380,6 +395,19 @@ def _add_web_ui(session: Session) -> None:
     web_ui.app.add_url_rule(f"{RUNS_ROUTE}.json", "chat_harness_runs",
                             web_ui.auth_required_if_enabled(
                                 lambda: flask.jsonify(session.runs_document())))
+
+    @web_ui.app.before_request
+    def _refuse_bad_settings():
+        """A start whose chat settings are wrong is refused with a one-line message
+        (the UI shows it) instead of failing inside the test."""
+        if flask.request.path != "/swarm" or flask.request.method != "POST":
+            return None
+        try:
+            load_from_form(session.options, flask.request.form)
+        except ValueError as error:
+            return flask.jsonify({"success": False, "message": str(error),
+                                  "host": session.environment.host})
+        return None
 
     @web_ui.app.after_request
     def _extend(response):

@@ -71,8 +71,10 @@ class LoadParameters:
         d = cls()
 
         def add(*names, **options) -> None:
-            parser.add_argument(*names, **options, **({"include_in_web_ui": True} if locust
-                                                      else {}))
+            if locust:  # the web UI shows help as written
+                options["help"] = options["help"].replace("%(default)s", str(options["default"]))
+                options["include_in_web_ui"] = True
+            parser.add_argument(*names, **options)
 
         add("--steps", default=",".join(map(str, d.steps)), metavar="N,N,...",
             help="users per step, e.g. 100,250,500 (default %(default)s); empty for a plain "

@@ -73,13 +73,18 @@ def page(web_ui):
         browser.close()
 
 
-def start_test(page: Page, users: str, spawn_rate: str, **chat: str) -> None:
-    """Fill the start form (the chat's settings are its custom parameters) and start."""
+def fill_form(page: Page, users: str, spawn_rate: str, **chat: str) -> None:
+    """The start form; the chat's settings are its custom parameters."""
     page.fill("input[name=userCount]", users)
     page.fill("input[name=spawnRate]", spawn_rate)
-    page.get_by_text("Custom parameters").click()
+    if not page.locator("input[name=steps]").is_visible():
+        page.get_by_text("Custom parameters").click()
     for name, value in chat.items():
         page.fill(f"input[name={name}]", value)
+
+
+def start_test(page: Page, users: str, spawn_rate: str, **chat: str) -> None:
+    fill_form(page, users, spawn_rate, **chat)
     page.get_by_role("button", name="Start").click()
     page.get_by_role("tab", name="Fan-out").click()
 
@@ -123,6 +128,9 @@ def test_a_second_test_starts_from_zero_in_its_own_run_directory(page, web_ui):
     first_runs = {d for d in runs.iterdir() if (d / "summary.json").exists()}
     page.goto(url)
     page.get_by_role("button", name="New").click()
+    fill_form(page, "1", "1", steps="ten")  # a wrong setting is refused, in one line
+    page.get_by_role("button", name="Start").click()
+    expect(page.get_by_text("steps must be user counts separated by commas")).to_be_visible()
     start_test(page, "1", "1", steps="5", stepHoldS="10", messagesPerMinute="60",
                heartbeatS="5")
     expect(figure(page, "connected users")).to_have_text("5", timeout=FIGURES_TIMEOUT_MS)
