@@ -29,6 +29,7 @@ SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "web-ui-fanout.png"
 UI_START_TIMEOUT_S = 120
 FIGURES_TIMEOUT_MS = 60_000
 RUN_WRITTEN_TIMEOUT_MS = 120_000
+USERS = 10  # the suite shares 2 cores with this test: a smoke test, not a capacity test
 
 pytestmark = pytest.mark.skipif(find_browser() is None,
                                 reason="needs Chromium (apt-get install chromium)")
@@ -103,9 +104,10 @@ def report_links(page: Page):
 def test_a_test_started_from_the_ui_is_a_run_with_its_report(page, web_ui):
     url, runs = web_ui
     page.goto(url)
-    start_test(page, "20", "20", steps="", messagesPerMinute="30", heartbeatS="5")
+    start_test(page, str(USERS), str(USERS), steps="", messagesPerMinute="30", heartbeatS="5")
 
-    expect(figure(page, "connected users")).to_have_text("20", timeout=FIGURES_TIMEOUT_MS)
+    expect(figure(page, "connected users")).to_have_text(str(USERS),
+                                                         timeout=FIGURES_TIMEOUT_MS)
     expect(figure(page, "messages sent")).not_to_have_text("0", timeout=FIGURES_TIMEOUT_MS)
     expect(figure(page, "delivery ratio")).to_have_text("1.0000", timeout=FIGURES_TIMEOUT_MS)
     page.get_by_role("button", name="Stop").click()
@@ -113,13 +115,13 @@ def test_a_test_started_from_the_ui_is_a_run_with_its_report(page, web_ui):
     expect(report_links(page)).to_have_count(1, timeout=RUN_WRITTEN_TIMEOUT_MS)
     [run_dir] = [d for d in runs.iterdir() if (d / "summary.json").exists()]
     summary = json.loads((run_dir / "summary.json").read_text())
-    assert summary["users_peak"] == 20 and summary["load"]["messages_per_minute"] == 30
+    assert summary["users_peak"] == USERS and summary["load"]["messages_per_minute"] == 30
     assert summary["load"]["heartbeat_s"] == 5 and summary["load"]["steps"] == []
     assert summary["delivery_ratio"] == 1 and summary["messages_sent"] > 0
 
     report_links(page).first.click()
     expect(page).to_have_url(f"{url}chat-harness/runs/{run_dir.name}/report.html")
-    expect(page.get_by_role("heading", name="Recommendation for 20 users")).to_be_visible()
+    expect(page.get_by_role("heading", name=f"Recommendation for {USERS} users")).to_be_visible()
     expect(page.get_by_role("table").first).to_contain_text("ActiveConnections")
 
 
