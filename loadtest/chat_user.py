@@ -20,9 +20,9 @@ from locust import User, constant, task
 
 from loadtest.live import FanoutDelta
 from loadtest.measurement import ChatPayload, FanoutLedger
-from system.handlers.frames import HEARTBEAT
+from system.handlers.frames import HEARTBEAT, sendmessage_request
 
-HEARTBEAT_FRAME = json.dumps({"action": "sendmessage", "message": HEARTBEAT})
+HEARTBEAT_FRAME = json.dumps(sendmessage_request(HEARTBEAT))
 CONNECT_TIMEOUT_S = 30
 RECONNECT_PAUSE_S = 1.0
 YIELD_EVERY_S = 0.005
@@ -128,7 +128,7 @@ class ChatUser(User):
         self.next_intended += self._interval()
         self.ledger.message_sent(payload)
         self.live.sent.append((payload.message_id, payload.sent_at))
-        self._send(json.dumps({"action": "sendmessage", "message": payload.encode()}), "chat")
+        self._send(json.dumps(sendmessage_request(payload.encode())), "chat")
 
     def _heartbeat(self) -> None:
         while not self.stopping:

@@ -144,8 +144,7 @@ class Session:
         """The stack file, else --host, else a local stack started for the session (its
         state under the runs directory, kept after the session with its logs)."""
         if self.options.stack_file:
-            self.stack_file = StackFile.read(Path(self.options.stack_file))
-            self.environment.host = self.stack_file.websocket_url
+            self.target_for_test()
             return
         if self.environment.host:
             return

@@ -90,7 +90,7 @@ def run(load: LoadParameters, run_dir: Path, *, target: Path | None = None,
     stack = None if target else LocalStackProcess(list(stack_arguments),
                                                   state_dir=run_dir / "stack")
     try:
-        stack_file = target or run_dir / "stack" / "stack.json"
+        stack_file = target or stack.stack_path
         websocket_url = StackFile.read(target).websocket_url if target else \
             stack.start().websocket_url
         print(f"Target {websocket_url}; steps {list(load.steps)} x {load.step_hold_s:g} s; "

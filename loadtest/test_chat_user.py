@@ -32,7 +32,7 @@ from typing import Self
 
 import pytest
 
-from system.handlers.frames import HEARTBEAT, chat_frame
+from system.handlers.frames import HEARTBEAT, chat_frame, sendmessage_request
 
 HOST = "127.0.0.1"
 USERS = 200
@@ -41,7 +41,7 @@ MESSAGES_PER_MINUTE = 300  # a chat message every 0.2 s besides
 WAIT_S = 30  # the bound of every wait here, not a pace
 TEXT, CLOSE = 0x1, 0x8  # opcodes
 NORMAL_CLOSURE, GOING_AWAY = 1000, 1001
-HEARTBEAT_REQUEST = {"action": "sendmessage", "message": HEARTBEAT}
+HEARTBEAT_REQUEST = sendmessage_request(HEARTBEAT)
 REPOSITORY = Path(__file__).resolve().parents[1]
 
 

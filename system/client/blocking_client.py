@@ -21,11 +21,11 @@ from system.client.core import (
     Predicate,
     answers_whoami,
     at_least,
-    chat_request,
     encode,
     fragments,
     not_closed,
 )
+from system.handlers.frames import sendmessage_request
 
 
 class BlockingChatClient:
@@ -77,7 +77,7 @@ class BlockingChatClient:
             pass  # the server may close mid-message (1009); closed() tells how
 
     def chat(self, text: str) -> None:
-        self.send(chat_request(text))
+        self.send(sendmessage_request(text))
 
     def whoami(self) -> str:
         """Ask the connection's id, and wait for this request's own answer."""

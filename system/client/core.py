@@ -59,10 +59,6 @@ def answers_whoami(frame: Frame) -> bool:
     return frame.document is not None and frame.document.get("type") == "whoami"
 
 
-def chat_request(text: str) -> dict:
-    return {"action": "sendmessage", "message": text}
-
-
 def encode(message: dict | str) -> str:
     """A message as a client sends it: a string as is, a dict as UTF-8 JSON."""
     return message if isinstance(message, str) else json.dumps(message, ensure_ascii=False)

@@ -1,14 +1,19 @@
-"""What the chat sends to clients, written once.
+"""The chat's frames, written once: what a client sends, and what the chat sends back.
 
 The wire format is the reference app's: a client shows ``message``; the other fields
 are machine-readable extras that ride along (``type`` says which frame it is). Pure
-code with no AWS client, so that tools outside the functions (benchmarks, load tests)
-build the same frames.
+code with no AWS client, so that tools outside the functions (benchmarks, load tests,
+test clients) build the same frames.
 """
 
 from __future__ import annotations
 
 HEARTBEAT = "ping"
+
+
+def sendmessage_request(text: str) -> dict:
+    """A client's chat message (``HEARTBEAT`` as its text is a heartbeat)."""
+    return {"action": "sendmessage", "message": text}
 
 
 def chat_frame(message_id: str, sender: str, sent_at: str, text: str) -> dict:

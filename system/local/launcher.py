@@ -44,8 +44,13 @@ class LocalStackProcess:
         self._output_changed = threading.Condition()
         self.file: StackFile | None = None
 
+    @property
+    def stack_path(self) -> Path:
+        """Where the stack writes its stack file."""
+        return self.state_dir / "stack.json"
+
     def start(self) -> StackFile:
-        stack_path = self.state_dir / "stack.json"
+        stack_path = self.stack_path
         command = [sys.executable, "-m", "system.local", "--port", "0",
                    "--management-port", "0", "--state-dir", str(self.state_dir),
                    "--stack-file", str(stack_path), *self.arguments]
