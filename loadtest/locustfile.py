@@ -103,7 +103,7 @@ class TestRun:
     ledger: FanoutLedger = field(default_factory=FanoutLedger)
     # node -> {"ledger": snapshot, "generator": report}, on the master
     snapshots: dict[str, dict] = field(default_factory=dict)
-    workers: int = 0
+    workers: int = 0  # on the master: the most workers seen running it (snapshots to await)
 
     def steps(self, users: int) -> list[Step]:
         if self.load.steps:
@@ -188,6 +188,8 @@ class Session:
         ChatUser.poisson = load.schedule == "poisson"
         ChatUser.stop_sending_at = (self.run.started_at + load.duration_s - load.settle_s
                                     if load.duration_s is not None else float("inf"))
+        if isinstance(self.runner, MasterRunner):
+            self.run.workers = self.runner.worker_count
         self.live = LiveFanout()
         if not self.monitor.running and not isinstance(self.runner, MasterRunner):
             self.monitor.start()  # for the session: each run reads its own window
@@ -203,7 +205,9 @@ class Session:
             self.runner.send_message(SNAPSHOT_MESSAGE, self.own_snapshot(self.run))
             return
         if isinstance(self.runner, MasterRunner):
-            self.run.workers = self.runner.worker_count
+            # Not the count now alone: a worker that has stopped is out of the count until it
+            # reports ready again, though its snapshot is on its way.
+            self.run.workers = max(self.run.workers, self.runner.worker_count)
         self.ending, self.run = self.run, None
         self.finishing = gevent.spawn(self.write_run, self.ending)
 
