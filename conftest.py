@@ -2,14 +2,14 @@
 and ``thorough`` (long runs): ``HYPOTHESIS_PROFILE=thorough tox``. No deadlines:
 these tests drive real servers, whose timing is not the property under test.
 
-Every suite also gets the local-stack fixtures' plugin: a failed test's report shows
-what the stacks it used printed last."""
+Every suite also gets the local-stack fixtures' plugin (a failed test's report shows
+what the stacks it used printed last) and ``aws``, moto's AWS for deploy's tests."""
 
 import os
 
 from hypothesis import HealthCheck, settings
 
-pytest_plugins = ["system.local.stack_fixtures"]
+pytest_plugins = ["system.local.stack_fixtures", "system.tests.moto_aws"]
 
 settings.register_profile(
     "ci", max_examples=10, stateful_step_count=12, deadline=None,

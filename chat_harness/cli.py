@@ -2,7 +2,8 @@
 (``HELP``, ``DESCRIPTION``, ``add_arguments`` and ``run`` in its module); what combines
 parts (the load run with its report, the web UI) is defined here.
 
-``local`` is the local stack's own command line (``python -m system.local``); ``load``
+``local`` is the local stack's own command line (``python -m system.local``); ``deploy``,
+``destroy`` and ``deploy-policy`` take the chat to AWS (system/aws/command.py); ``load``
 runs Locust headless and ``ui`` its web UI, with chat_harness/locustfile.py (the load
 test and a capacity report for each run); ``report`` and ``verify`` are the report's.
 """
@@ -20,6 +21,8 @@ from typing import NoReturn
 from loadtest import run as load
 from loadtest.parameters import LoadParameters
 from reports import report, verify
+from system.aws import command as aws
+from system.aws.errors import AwsError
 from system.local import command as local
 from system.local.dynamodb import BackendError
 from system.local.launcher import StackStartError
@@ -70,6 +73,11 @@ SUBCOMMANDS = {
     "ui": (UI_HELP, UI_DESCRIPTION, add_ui_arguments, web_ui),
     "report": (report.HELP, report.DESCRIPTION, report.add_arguments, report.run),
     "verify": (verify.HELP, verify.DESCRIPTION, verify.add_arguments, verify.run),
+    "deploy": (aws.DEPLOY_HELP, aws.DEPLOY_DESCRIPTION, aws.add_deploy_arguments, aws.run_deploy),
+    "destroy": (aws.DESTROY_HELP, aws.DESTROY_DESCRIPTION, aws.add_destroy_arguments,
+                aws.run_destroy),
+    "deploy-policy": (aws.POLICY_HELP, aws.POLICY_DESCRIPTION, aws.add_policy_arguments,
+                      aws.run_policy),
 }
 
 
@@ -91,4 +99,4 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     return user_errors_as_one_line(f"chat-harness {args.command}", lambda: args.run(args),
-                                   (BackendError, StackStartError))
+                                   (BackendError, StackStartError, AwsError))

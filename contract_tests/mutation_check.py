@@ -26,7 +26,7 @@ from pathlib import Path
 import tomli_w
 
 from contract_tests.mutants import MUTANT_NAMES
-from system.local.routes import DEFAULT_ROUTES_FILE
+from system.routes import DEFAULT_ROUTES_FILE
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 RUN_TIMEOUT_S = 600

@@ -8,7 +8,13 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from contract_tests.tables import eventually
+
+# Rows of ~380 KB push live connections past the first 1 MB scan page.
+BULKY_ROWS = 12
+BULKY_ROW_PADDING_BYTES = 380_000
 
 
 def joins_of(connection_id: str):
@@ -29,7 +35,7 @@ def test_connect_registers_and_tells_every_other_client_once(clients, tables):
     others = [clients(), clients()]
     newcomer = clients()
     me = newcomer.connection_id
-    assert me in tables.active_ids()
+    assert tables.is_active(me)
     session = tables.session(me)
     assert before <= parse_utc(session["connected_at"]) <= datetime.now(UTC) + timedelta(seconds=5)
     assert session["source_ip"]
@@ -48,7 +54,7 @@ def test_disconnect_unregisters_closes_the_session_and_tells_the_others(clients,
     leaves.close()
     for client in (stays, also_stays):
         client.wait_for(leaves_of(gone))  # sent after the row is deleted and the session closed
-    assert gone not in tables.active_ids()
+    assert not tables.is_active(gone)
     session = tables.session(gone)
     connected, disconnected = parse_utc(session["connected_at"]), parse_utc(
         session["disconnected_at"])
@@ -66,7 +72,7 @@ def test_abrupt_drop_still_runs_disconnect(clients, tables):
     gone = dropped.connection_id
     dropped.drop()
     observer.wait_for(leaves_of(gone))
-    assert gone not in tables.active_ids()
+    assert not tables.is_active(gone)
     assert "disconnected_at" in tables.session(gone)
 
 
@@ -78,30 +84,30 @@ def test_a_row_whose_connection_is_gone_is_pruned_at_the_next_broadcast(clients,
     """A row left by a lost $disconnect: the fan-out meets GoneException and deletes it."""
     sender, other = clients(), clients()
     stale = a_connection_id_that_never_connected()
-    hour_ago_ms = int(time.time() * 1000) - 3_600_000
-    tables.put_active({"connection_id": {"S": stale}, "connected_at_ms": {"N": str(hour_ago_ms)}})
+    tables.seed_active(stale, connected_at_ms=int(time.time() * 1000) - 3_600_000)
     text = f"prune-{uuid.uuid4()}"
     sender.chat(text)
     for client in (sender, other):
         client.wait_for(lambda f: f.kind == "ChatBroadcast" and f.document.get("text") == text)
-    eventually(lambda: stale not in tables.active_ids(), "the stale row is pruned")
+    eventually(lambda: not tables.is_active(stale), "the stale row is pruned")
 
 
+@pytest.mark.heavy_writes(rows=BULKY_ROWS, table="ActiveConnections",
+                          megabytes=BULKY_ROWS * BULKY_ROW_PADDING_BYTES / 1e6)
 def test_a_broadcast_reaches_connections_past_the_first_scan_page(clients, tables):
-    """Scan returns at most 1 MB a page. Rows of ~380 KB (young, so never pruned) push
-    live connections onto later pages; a handler that reads one page misses them."""
-    padding = "p" * 380_000
-    future_ms = str(int(time.time() * 1000) + 3_600_000)
-    bulky = [a_connection_id_that_never_connected() for _ in range(12)]
+    """Scan returns at most 1 MB a page. Bulky rows (young, so never pruned) push live
+    connections onto later pages; a handler that reads one page misses them. Every
+    broadcast on the stack scans them while they stay: they go at the test's end."""
+    padding = "p" * BULKY_ROW_PADDING_BYTES
+    future_ms = int(time.time() * 1000) + 3_600_000
+    bulky = [a_connection_id_that_never_connected() for _ in range(BULKY_ROWS)]
     try:
         for connection_id in bulky:
-            tables.put_active({"connection_id": {"S": connection_id},
-                               "connected_at_ms": {"N": future_ms}, "padding": {"S": padding}})
+            tables.seed_active(connection_id, connected_at_ms=future_ms, padding=padding)
         everyone = [clients() for _ in range(6)]
         text = f"paged-{uuid.uuid4()}"
         everyone[0].chat(text)
         for client in everyone:
             client.wait_for(lambda f: f.kind == "ChatBroadcast" and f.document.get("text") == text)
     finally:
-        for connection_id in bulky:
-            tables.delete_active(connection_id)
+        tables.remove_seeded(bulky)

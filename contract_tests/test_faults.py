@@ -6,7 +6,7 @@ import time
 import uuid
 
 from contract_tests.tables import eventually
-from contract_tests.test_messages import barrier, chat_with_text
+from contract_tests.test_messages import barrier, chat_with_text, message_ids_of
 
 
 def test_a_crash_in_sendmessage_tells_the_sender_and_stores_nothing(clients, tables, faults):
@@ -21,7 +21,9 @@ def test_a_crash_in_sendmessage_tells_the_sender_and_stores_nothing(clients, tab
         client.wait_for(chat_with_text(text))
     barrier(sender, [sender, other])
     assert [len(c.frames(chat_with_text(text))) for c in (sender, other)] == [1, 1]
-    assert [m["message"] for m in tables.messages_from({sender.connection_id})].count(text) == 1
+    stored = tables.messages_from({sender.connection_id},
+                                  awaiting=message_ids_of(sender, chat_with_text(text)))
+    assert [m["message"] for m in stored].count(text) == 1
 
 
 def test_throttled_writes_are_retried_and_stored_once(clients, tables, faults, stack):
@@ -32,17 +34,20 @@ def test_throttled_writes_are_retried_and_stored_once(clients, tables, faults, s
     for client in (sender, other):
         client.wait_for(chat_with_text(text))
     assert faults.state()["injected"]["throttle"] == 2
-    assert [m["message"] for m in tables.messages_from({sender.connection_id})].count(text) == 1
+    stored = tables.messages_from({sender.connection_id},
+                                  awaiting=message_ids_of(sender, chat_with_text(text)))
+    assert [m["message"] for m in stored].count(text) == 1
 
 
-def test_posts_answered_429_are_retried_or_counted_never_silently_lost(clients, faults):
+def test_posts_answered_429_are_retried_or_counted_never_silently_lost(clients, faults,
+                                                                       emf_metrics):
     everyone = [clients() for _ in range(4)]
     armed_at = time.time() * 1000
     faults.arm(post_failure={"status": 429, "fraction": 0.6}, seed=3)
     text = f"limited-{uuid.uuid4()}"
     everyone[0].chat(text)
-    [line] = faults.emf_lines(lambda m: m.get("Route") == "sendmessage" and "Recipients" in m
-                              and m["_aws"]["Timestamp"] >= armed_at)
+    [line] = emf_metrics.matching(lambda m: m.get("Route") == "sendmessage" and "Recipients" in m
+                                  and m["_aws"]["Timestamp"] >= armed_at)
     faults.clear()
     barrier(everyone[1], everyone)
     receivers = sum(1 for client in everyone if client.frames(chat_with_text(text)))
@@ -57,12 +62,11 @@ def test_a_stale_row_from_a_lost_disconnect_is_pruned_at_the_next_broadcast(clie
     sender, other, lost = clients(), clients(), clients()
     faults.arm(suppress_disconnect=True)
     lost.drop()
-    assert lost.connection_id in tables.active_ids()  # no $disconnect: the row stays
+    assert tables.is_active(lost.connection_id)  # no $disconnect: the row stays
     # Older than the handlers' grace for connections still in $connect.
-    tables.put_active({"connection_id": {"S": lost.connection_id},
-                       "connected_at_ms": {"N": str(int(time.time() * 1000) - 3_600_000)}})
+    tables.seed_active(lost.connection_id, connected_at_ms=int(time.time() * 1000) - 3_600_000)
     text = f"after-drop-{uuid.uuid4()}"
     sender.chat(text)
     for client in (sender, other):
         client.wait_for(chat_with_text(text))
-    eventually(lambda: lost.connection_id not in tables.active_ids(), "the stale row is pruned")
+    eventually(lambda: not tables.is_active(lost.connection_id), "the stale row is pruned")

@@ -20,8 +20,8 @@ from contract_tests.strategies import (
     sized_text,
 )
 from system.handlers.frames import HEARTBEAT
-from system.local.routes import DEFAULT_ROUTES_FILE
 from system.local.stack_fixtures import stack_fixture
+from system.routes import DEFAULT_ROUTES_FILE
 
 REFUSAL_WAIT_S = 8
 
@@ -34,12 +34,24 @@ def broadcasts_of(message_id: str):
     return lambda f: f.kind == "ChatBroadcast" and f.document["message_id"] == message_id
 
 
-def barrier(sender, everyone) -> None:
-    """Once every client has this broadcast, whatever the sender sent before has settled."""
+def sent_by(client: ChatClient):
+    """Broadcasts of the client's own messages (a shared stack carries others' too)."""
+    return lambda f: f.kind == "ChatBroadcast" and f.document["sender"] == client.connection_id
+
+
+def message_ids_of(client: ChatClient, predicate) -> set[str]:
+    """The message ids of the broadcasts ``client`` received that match ``predicate``."""
+    return {frame.document["message_id"] for frame in client.frames(predicate)}
+
+
+def barrier(sender, everyone) -> str:
+    """Once every client has this broadcast, whatever the sender sent before has settled.
+    Its message id: the row a read of the sender's messages waits for."""
     marker = f"barrier-{uuid.uuid4()}"
     sender.chat(marker)
     for client in everyone:
-        client.wait_for(chat_with_text(marker))
+        frame = client.wait_for(chat_with_text(marker))
+    return frame.document["message_id"]
 
 
 def test_every_connection_gets_each_message_once_and_it_is_stored_once(clients, tables):
@@ -53,18 +65,19 @@ def test_every_connection_gets_each_message_once_and_it_is_stored_once(clients, 
         assert frame["sender"] == sender.connection_id
         for client in everyone:
             client.wait_for(broadcasts_of(frame["message_id"]))
-        [stored] = [m for m in tables.messages_from({sender.connection_id})
-                    if m["message_id"] == frame["message_id"]]
-        assert (stored["message"], stored["timestamp"]) == (text, frame["sent_at"])
+        stored = tables.message(frame["message_id"])
+        assert stored is not None, f"message {frame['message_id']} was broadcast, not stored"
+        assert (stored["sender"], stored["message"], stored["timestamp"]) == (
+            sender.connection_id, text, frame["sent_at"])
 
     send()
     barrier(sender, everyone)
     for client in everyone:
         ids = [f.document["message_id"] for f in client.frames(lambda f: f.kind == "ChatBroadcast")]
         assert len(ids) == len(set(ids)), "a broadcast arrived twice"
-    stored = tables.messages_from({sender.connection_id})
-    assert len(stored) == len({m["message_id"] for m in stored})
-    assert len(stored) == len(sender.frames(lambda f: f.kind == "ChatBroadcast"))
+    broadcast = message_ids_of(sender, sent_by(sender))
+    stored = tables.messages_from({sender.connection_id}, awaiting=broadcast)
+    assert sorted(m["message_id"] for m in stored) == sorted(broadcast)
 
 
 def test_each_message_of_a_burst_arrives_once_in_no_promised_order(clients):
@@ -88,11 +101,12 @@ def test_each_message_of_a_burst_arrives_once_in_no_promised_order(clients):
 def test_heartbeat_is_stored_nowhere_and_broadcast_to_no_one(clients, tables):
     everyone = [clients() for _ in range(2)]
     everyone[0].chat(HEARTBEAT)
-    barrier(everyone[0], everyone)
+    settled = barrier(everyone[0], everyone)
     for client in everyone:
         assert client.frames(chat_with_text(HEARTBEAT)) == []
         assert client.frames(lambda f: f.kind == "Pong") == []  # no route response by default
-    assert HEARTBEAT not in [m["message"] for m in tables.messages_from({everyone[0].connection_id})]
+    stored = tables.messages_from({everyone[0].connection_id}, awaiting={settled})
+    assert HEARTBEAT not in [m["message"] for m in stored]
 
 
 def test_empty_or_non_text_messages_are_refused(clients, tables):
@@ -104,9 +118,10 @@ def test_empty_or_non_text_messages_are_refused(clients, tables):
         barrier(sender, [sender, other])
 
     send()
-    barrier_count = len(sender.frames(lambda f: f.kind == "ChatBroadcast"))
-    assert len(other.frames(lambda f: f.kind == "ChatBroadcast")) == barrier_count
-    assert len(tables.messages_from({sender.connection_id})) == barrier_count  # barriers only
+    barriers = message_ids_of(sender, sent_by(sender))
+    assert message_ids_of(other, sent_by(sender)) == barriers
+    stored = tables.messages_from({sender.connection_id}, awaiting=barriers)
+    assert {m["message_id"] for m in stored} == barriers  # barriers only
 
 
 def test_default_answers_the_sender_only_and_stores_nothing(clients, tables):
@@ -123,9 +138,10 @@ def test_default_answers_the_sender_only_and_stores_nothing(clients, tables):
         sender.wait_for(lambda f: f.kind == "InvalidRequest", count=before + 1)
 
     send()
-    barrier(sender, [sender, bystander])
+    settled = barrier(sender, [sender, bystander])
     assert bystander.frames(lambda f: f.kind == "InvalidRequest") == []
-    assert len(tables.messages_from({sender.connection_id})) == 1  # the barrier
+    stored = tables.messages_from({sender.connection_id}, awaiting={settled})
+    assert [m["message_id"] for m in stored] == [settled]
 
 
 def test_near_the_limit_a_message_is_delivered_whole_or_refused_whole(clients, tables):
@@ -141,15 +157,17 @@ def test_near_the_limit_a_message_is_delivered_whole_or_refused_whole(clients, t
         carries = lambda f: f.kind == "ChatBroadcast" and text in f.document["message"]
         sender.chat(text)
         try:
-            sender.wait_for(carries, timeout=REFUSAL_WAIT_S)
+            own_copy = sender.wait_for(carries, timeout=REFUSAL_WAIT_S)
         except AssertionError:
-            barrier(sender, [sender, other])
+            settled = barrier(sender, [sender, other])
             assert other.frames(carries) == [] and sender.frames(carries) == []
-            assert [m for m in tables.messages_from({sender.connection_id})
+            assert [m for m in tables.messages_from({sender.connection_id}, awaiting={settled})
                     if m["message"] == text] == []
             return
         other.wait_for(carries)
-        stored = [m for m in tables.messages_from({sender.connection_id}) if m["message"] == text]
+        stored = [m for m in tables.messages_from({sender.connection_id},
+                                                  awaiting={own_copy.document["message_id"]})
+                  if m["message"] == text]
         assert len(stored) == 1
 
     send()
@@ -163,8 +181,10 @@ def test_over_the_limit_the_connection_closes_1009_and_nothing_is_stored(clients
         sender = clients()
         sender.chat(sized_text(size))
         assert sender.closed() == 1009
-        barrier(other, [other])
-        assert tables.messages_from({sender.connection_id}) == []
+        settled = barrier(other, [other])
+        stored = tables.messages_from({sender.connection_id, other.connection_id},
+                                      awaiting={settled})
+        assert [m for m in stored if m["sender"] == sender.connection_id] == []
 
     send()
 

@@ -109,6 +109,7 @@ def difference(expected: ExpectedInbox, actual: ExpectedInbox) -> str:
 class ChatMachine(RuleBasedStateMachine):
     stack = None  # set by the test below
     tables = None
+    opened_clients = None
 
     clients = Bundle("clients")
 
@@ -120,6 +121,7 @@ class ChatMachine(RuleBasedStateMachine):
 
     def _open_client(self) -> ChatClient:
         client = ChatClient(self.stack.websocket_url)
+        self.opened_clients.append(client)
         self.model.connect(client.whoami())
         self.sockets[client.connection_id] = client
         return client
@@ -187,12 +189,14 @@ class ChatMachine(RuleBasedStateMachine):
     def tables_match_the_model(self) -> None:
         if self.observer is None:
             return
-        active = self.tables.active_ids() & self.model.known
+        active = self.tables.active_among(self.model.known)
         assert active == set(self.model.open), (
             f"ActiveConnections: missing {set(self.model.open) - active}, "
             f"unexpected {active - set(self.model.open)}")
+        broadcast = {f.document["message_id"] for f in self.observer.frames(
+            lambda f: f.kind == "ChatBroadcast" and f.document["sender"] in self.model.known)}
         stored = Counter((m["sender"], m["message"])
-                         for m in self.tables.messages_from(self.model.known))
+                         for m in self.tables.messages_from(self.model.known, awaiting=broadcast))
         assert stored == self.model.stored, (
             f"MessageHistory: missing {dict(self.model.stored - stored)}, "
             f"unexpected {dict(stored - self.model.stored)}")
@@ -207,7 +211,8 @@ class ChatMachine(RuleBasedStateMachine):
         assert not violations, "frames outside the protocol:\n" + "\n".join(violations)
 
 
-def test_chat_follows_the_model(stack, tables):
+def test_chat_follows_the_model(stack, tables, opened_clients):
     ChatMachine.stack, ChatMachine.tables = stack, tables
+    ChatMachine.opened_clients = opened_clients
     ChatMachine.TestCase().runTest()
 

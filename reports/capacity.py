@@ -22,7 +22,7 @@ from reports.run_data import RunData
 from system.apigateway_quotas import NEW_CONNECTIONS_PER_SECOND
 from system.dynamodb_capacity import read_units
 from system.local.capacity import TokenBucket
-from system.local.lambda_runtime.pool import DEFAULT_TIMEOUT_S
+from system.routes import DEFAULT_TIMEOUT_S
 
 SCAN_PAGE_BYTES = 1024 * 1024  # one Scan page stops at 1 MB (Developer Guide, "Scan")
 PARTITION_READ_UNITS = 3000  # per partition per second (Developer Guide, "Partitions")
@@ -128,10 +128,11 @@ def sliding_peak(events: list[tuple[float, float]], window_s: float = 1.0) -> tu
 class Analysis:
     """The capacity document for one run and one target workload."""
 
-    def __init__(self, run: RunData, target: Target, prices: pricing.PriceTable) -> None:
+    def __init__(self, run: RunData, target: Target, prices: pricing.ReportPrices) -> None:
         self.run = run
         self.target = target
-        self.prices = prices
+        self.prices = prices.table
+        self.prices_fallback = prices.fallback
         self.roles = {name: role for role, name in run.tables.items()}
         self.size_based = run.summary["stack"].get("capacity_fidelity") == "size-based"
 
@@ -358,7 +359,8 @@ class Analysis:
         inbound = rates["sendmessage"] + heartbeats
         outbound = (rates["sendmessage"] + rates["$connect"] + rates["$disconnect"]) * t.users
         return {
-            "prices_as_of": p.as_of,
+            "prices": {"region": p.region, "source": p.source, "as_of": p.as_of,
+                       "fallback": self.prices_fallback},
             "dynamodb_on_demand": pricing.dynamodb_on_demand_monthly(p, mean_r, mean_w),
             "dynamodb_provisioned": pricing.dynamodb_provisioned_monthly(
                 p, sum(e["read"]["provisioned"] for e in tables.values()),
@@ -516,7 +518,7 @@ class CloudWatchAnalysis(Analysis):
     local stack's operations log. Table figures are per-minute averages; per-invocation
     figures are the EMF metrics' whole-run statistics, with no model to check them against."""
 
-    def __init__(self, run: RunData, target: Target, prices: pricing.PriceTable,
+    def __init__(self, run: RunData, target: Target, prices: pricing.ReportPrices,
                  cloudwatch: dict) -> None:
         super().__init__(run, target, prices)
         self.cloudwatch = cloudwatch

@@ -1,7 +1,9 @@
 """Monthly USD cost of the chat's AWS pieces, priced from a dated list-price table.
 
-The prices live in ``prices.toml`` beside this module: us-east-1 public list prices, the
-first tier of each meter, each section naming the page it was read from. Every cost
+A table names its region, its source and the day its figures were read. The shipped one is
+``prices.toml`` beside this module: us-east-1 public list prices, the first tier of each
+meter, each section naming the page it was read from; ``reports.price_list`` writes tables
+of the same format for a run's own region from the AWS Price List API. Every cost
 function prices a steady rate held for a month of ``HOURS_PER_MONTH`` hours, the month AWS
 uses in its pricing examples. Free tiers are ignored (the DynamoDB 25 GB of storage, the
 Lambda 1M requests and 400,000 GB-s, the API Gateway 12-month allowance): every unit is
@@ -10,6 +12,7 @@ charged, so a small run's real bill can be lower.
 
 from __future__ import annotations
 
+import json
 import math
 import tomllib
 from dataclasses import dataclass
@@ -43,9 +46,11 @@ _TOML_KEYS = {
 
 @dataclass(frozen=True)
 class PriceTable:
-    """List prices in USD for one region, as of ``as_of``."""
+    """List prices in USD for ``region``, read from ``source`` on ``as_of``."""
 
     as_of: date
+    region: str
+    source: str
     dynamodb_usd_per_million_read_request_units: float
     dynamodb_usd_per_million_write_request_units: float
     dynamodb_usd_per_rcu_hour: float
@@ -61,7 +66,8 @@ class PriceTable:
 
     @classmethod
     def load(cls, path: Path | None = None) -> PriceTable:
-        """Read a price table (default: the bundled ``prices.toml``).
+        """Read a price table (default: the bundled ``prices.toml``). Its ``source`` is the
+        file's own ``source`` key, or the file itself when it has none.
 
         A missing or unreadable file, invalid TOML, a missing key or a value of the wrong
         type raises ValueError with a one-line message naming the file and the key.
@@ -80,6 +86,11 @@ class PriceTable:
         except ValueError:
             message = f"{path}: as_of {document['as_of']!r} is not a YYYY-MM-DD date"
             raise ValueError(message) from None
+        region = document.get("region")
+        if not isinstance(region, str):
+            message = (f"{path}: missing key region" if region is None
+                       else f"{path}: region is {region!r}, not an AWS region name")
+            raise ValueError(message)  # noqa: TRY004 - a malformed file, like a missing key
         prices = {}
         for field, (section, key) in _TOML_KEYS.items():
             table = document.get(section)
@@ -90,7 +101,27 @@ class PriceTable:
                 message = f"{path}: {section}.{key} is {value!r}, not a number"
                 raise ValueError(message)  # noqa: TRY004 - a malformed file, like a missing key
             prices[field] = float(value)
-        return cls(as_of=as_of, **prices)
+        return cls(as_of=as_of, region=region, source=str(document.get("source", path)),
+                   **prices)
+
+    def to_toml(self) -> str:
+        """This table in the format ``load`` reads (floats as ``repr``: they read back equal)."""
+        lines = [f'as_of = "{self.as_of.isoformat()}"', f"region = {json.dumps(self.region)}",
+                 f"source = {json.dumps(self.source)}"]
+        for section in dict.fromkeys(section for section, _ in _TOML_KEYS.values()):
+            lines += ["", f"[{section}]"]
+            lines += [f"{key} = {getattr(self, field)!r}"
+                      for field, (in_section, key) in _TOML_KEYS.items() if in_section == section]
+        return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True)
+class ReportPrices:
+    """The price table a report uses and, when it is not the wanted region's own, why: one
+    line naming the region that was wanted and the reason it could not be priced."""
+
+    table: PriceTable
+    fallback: str | None = None
 
 
 def dynamodb_on_demand_monthly(prices: PriceTable, read_units_per_s: float,

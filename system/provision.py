@@ -1,7 +1,9 @@
-"""Create and delete the chat's DynamoDB tables with boto3, idempotently.
+"""The chat's DynamoDB tables: their names, their definition, and creating and deleting
+them with boto3, idempotently.
 
-The same code provisions AWS and the local stack: only the client's endpoint
-differs. Tables follow the reference app's schema (all keys strings).
+The local stack creates its tables here; ``chat-harness deploy`` (system/aws/deploy.py)
+builds AWS's from the same ``table_definition``. Tables follow the reference app's
+schema (all keys strings).
 """
 
 from __future__ import annotations
@@ -64,6 +66,22 @@ class Capacity:
         return cls(read, write)
 
 
+def table_definition(table: str, key: str, capacity: Capacity | None) -> dict:
+    """The CreateTable request for one of the chat's tables: a string hash key, on-demand
+    unless ``capacity`` is given."""
+    request: dict = {
+        "TableName": table,
+        "AttributeDefinitions": [{"AttributeName": key, "AttributeType": "S"}],
+        "KeySchema": [{"AttributeName": key, "KeyType": "HASH"}],
+        "BillingMode": "PAY_PER_REQUEST",
+    }
+    if capacity is not None:
+        request["BillingMode"] = "PROVISIONED"
+        request["ProvisionedThroughput"] = {"ReadCapacityUnits": capacity.read,
+                                            "WriteCapacityUnits": capacity.write}
+    return request
+
+
 def create_tables(
     dynamodb, names: TableNames, capacity: dict[str, Capacity] | None = None
 ) -> None:
@@ -74,21 +92,8 @@ def create_tables(
     """
     capacity = capacity or {}
     for table, key in names.key_attributes().items():
-        request: dict = {
-            "TableName": table,
-            "AttributeDefinitions": [{"AttributeName": key, "AttributeType": "S"}],
-            "KeySchema": [{"AttributeName": key, "KeyType": "HASH"}],
-        }
-        if table in capacity:
-            request["BillingMode"] = "PROVISIONED"
-            request["ProvisionedThroughput"] = {
-                "ReadCapacityUnits": capacity[table].read,
-                "WriteCapacityUnits": capacity[table].write,
-            }
-        else:
-            request["BillingMode"] = "PAY_PER_REQUEST"
         try:
-            dynamodb.create_table(**request)
+            dynamodb.create_table(**table_definition(table, key, capacity.get(table)))
             log.debug("created table %s", table)
         except dynamodb.exceptions.ResourceInUseException:
             log.debug("table %s exists", table)

@@ -1,7 +1,7 @@
 """The stack file: where a chat stack is and how to reach it, local or in AWS.
 
-One JSON format shared by the local stack (which writes it), the contract
-tests and load runs (which read it), and an AWS deployment.
+One JSON format written by the local stack and by ``chat-harness deploy`` (kind
+``local`` or ``aws``), read by the contract tests, load runs and reports.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 
 from system.provision import TableNames
 
-REQUIRED = ("websocket_url", "management_endpoint", "region", "dynamodb_endpoint", "tables")
+REQUIRED = ("websocket_url", "management_endpoint", "region", "tables")
 
 
 class StackFileError(ValueError):
@@ -25,9 +25,12 @@ class StackFile:
     websocket_url: str
     management_endpoint: str
     region: str
-    dynamodb_endpoint: str | None
     tables: dict[str, str]
     kind: str = "aws"
+    dynamodb_endpoint: str | None = None  # None: the region's own endpoint
+    stage: str | None = None
+    api_id: str | None = None
+    arns: dict | None = None  # deployed stacks: tables, functions, roles, @connections
     ca_bundle: str | None = None
     credentials: dict[str, str] | None = None
     dynamodb_backend: str | None = None

@@ -2,6 +2,7 @@
 describe, checked against hand-computed figures on a table of round test prices."""
 
 import re
+from dataclasses import replace
 from datetime import date
 
 import pytest
@@ -18,6 +19,8 @@ from reports.pricing import (
 
 ROUND_PRICES = PriceTable(
     as_of=date(2026, 1, 1),
+    region="us-east-1",
+    source="round test prices",
     dynamodb_usd_per_million_read_request_units=0.125,
     dynamodb_usd_per_million_write_request_units=0.625,
     dynamodb_usd_per_rcu_hour=0.0001,
@@ -101,6 +104,8 @@ def bundled_with(line_pattern: str, replacement: str) -> str:
     (bundled_with(r"\[lambda\]", "[lambda_functions]"),
      "missing key lambda.usd_per_million_requests"),
     (bundled_with(r"as_of = .*", ""), "missing key as_of"),
+    (bundled_with(r"region = .*", ""), "missing key region"),
+    (bundled_with(r"region = .*", "region = 1"), "region is 1, not an AWS region name"),
     (bundled_with(r"as_of = .*", 'as_of = "last week"'), "is not a YYYY-MM-DD date"),
     (bundled_with(r"usd_per_million_messages = .*", 'usd_per_million_messages = "1"'),
      "apigateway_websocket.usd_per_million_messages is '1', not a number"),
@@ -118,3 +123,11 @@ def test_a_broken_file_is_a_one_line_value_error_naming_file_and_key(tmp_path, t
 def test_a_missing_file_is_a_value_error_naming_it(tmp_path):
     with pytest.raises(ValueError, match="no-such-prices.toml"):
         PriceTable.load(tmp_path / "no-such-prices.toml")
+
+
+def test_a_table_written_as_toml_reads_back_equal(tmp_path):
+    quoted = replace(ROUND_PRICES, source='a "quoted" \\ source, café')
+    for table in (PriceTable.load(), quoted):
+        written = tmp_path / "written.toml"
+        written.write_text(table.to_toml(), encoding="utf-8")
+        assert PriceTable.load(written) == table

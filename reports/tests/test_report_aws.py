@@ -1,13 +1,16 @@
-"""The report of a run against AWS: consumption from CloudWatch (moto's, see conftest.py)."""
+"""The report of a run against AWS: consumption from CloudWatch (moto's, see conftest.py),
+priced in the run's region from the AWS Price List API (botocore's Stubber, see conftest.py)."""
 
 import json
 import math
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
+import boto3
 import pytest
+from botocore.stub import Stubber
 
-from reports.report import build, write
-from reports.tests.conftest import put_metric
+from reports.report import build, print_recommendation, write
+from reports.tests.conftest import REGION, answer_price_list, pricing_client, put_metric
 
 STARTED = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=20)
 TABLES = {"active_connections": "ActiveConnections", "session_history": "SessionHistory",
@@ -27,7 +30,7 @@ def a_run_directory(tmp_path):
                "generator": {"saturated": False},
                "load": {"steps": [USERS], "step_hold_s": 120, "messages_per_minute": 1.0,
                         "schedule": "constant", "heartbeat_s": 30, "processes": 1},
-               "stack": {"kind": "aws", "region": "us-east-1", "tables": TABLES,
+               "stack": {"kind": "aws", "region": REGION, "tables": TABLES,
                          "dynamodb_backend": None, "capacity_fidelity": None}}
     (tmp_path / "summary.json").write_text(json.dumps(summary))
     return tmp_path
@@ -53,10 +56,14 @@ def put_consumption(cloudwatch):
     put_metric(cloudwatch, "ChatHarness", "FanoutDuration", route, [250.0] * 200, at)
 
 
-def test_a_run_on_aws_is_sized_from_cloudwatch(cloudwatch, tmp_path):
+def test_a_run_on_aws_is_sized_from_cloudwatch_and_priced_in_its_region(cloudwatch, price_cache,
+                                                                          tmp_path, capsys):
     run_dir = a_run_directory(tmp_path)
-    put_consumption(cloudwatch)
-    document = build(run_dir)
+    put_consumption(boto3.client("cloudwatch", region_name=REGION))
+    pricing, today = pricing_client(), date.today()
+    with Stubber(pricing) as stubber:
+        answer_price_list(stubber)
+        document = build(run_dir, pricing=pricing)
     assert json.loads((run_dir / "cloudwatch.json").read_text())["source"] == "cloudwatch"
     active = document["per_second"]["ActiveConnections"]
     assert active["read_peak"] == pytest.approx(200 / 60)  # per-minute averages
@@ -71,5 +78,37 @@ def test_a_run_on_aws_is_sized_from_cloudwatch(cloudwatch, tmp_path):
     assert rates["MessageHistory"]["write"]["mean_per_s"] == pytest.approx(USERS / 60 * 1.0)
     assert rates["ActiveConnections"]["read"]["provisioned"] == math.ceil(
         rates["ActiveConnections"]["read"]["peak_per_s"] / 0.7)
+    prices = document["costs"]["prices"]
+    assert (prices["region"], prices["source"], prices["fallback"]) == (
+        REGION, "the AWS Price List API", None)
+    assert prices["as_of"] >= today
     paths = write(run_dir, document)
     assert all(path.stat().st_size > 0 for path in paths)
+    cited = f"eu-west-1 list prices from the AWS Price List API as of {prices['as_of']}"
+    assert cited in (run_dir / "report.md").read_text()
+    assert cited in (run_dir / "report.html").read_text()
+    print_recommendation(document)
+    out, err = capsys.readouterr()
+    assert f"({cited})" in out and err == ""
+
+
+def test_a_run_on_aws_its_region_cannot_price_says_so(cloudwatch, price_cache, tmp_path, capsys):
+    run_dir = a_run_directory(tmp_path)
+    pricing = pricing_client()
+    with Stubber(pricing) as stubber:
+        stubber.add_client_error("get_products", "AccessDeniedException",
+                                 "User: arn:aws:iam::123456789012:user/ci is not authorized to "
+                                 "perform: pricing:GetProducts")
+        document = build(run_dir, pricing=pricing)
+    fallback = document["costs"]["prices"]["fallback"]
+    assert fallback.startswith("eu-west-1 not priced from the AWS Price List API: access denied "
+                               "to pricing:GetProducts (User: arn:aws:iam::123456789012:user/ci")
+    assert fallback.endswith("priced from the shipped price table, us-east-1 list prices as of "
+                             f"{document['costs']['prices']['as_of']}")
+    print_recommendation(json.loads(json.dumps(document, default=str)))  # as capacity.json
+    assert capsys.readouterr().err == f"warning: {fallback}\n"
+    write(run_dir, document)
+    assert f"**Prices:** {fallback}." in (run_dir / "report.md").read_text()
+    assert f'<p class="warn">Prices: {fallback}.</p>' in (run_dir / "report.html").read_text()
+    assert "us-east-1 list prices from the shipped price table as of" in (
+        run_dir / "report.md").read_text()

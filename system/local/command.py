@@ -18,7 +18,6 @@ from system.local.apigateway.limits import ApiLimits
 from system.local.capacity import parse_provisioned
 from system.local.dynamodb import BackendError
 from system.local.launcher import READY_LINE
-from system.local.routes import DEFAULT_ROUTES_FILE
 from system.local.stack import LocalStack, LocalStackOptions
 from system.options import (
     non_negative_float,
@@ -28,6 +27,7 @@ from system.options import (
     user_errors_as_one_line,
 )
 from system.provision import Capacity
+from system.routes import DEFAULT_ROUTES_FILE
 
 HELP = "run the chat on a local AWS stack until Ctrl-C"
 DESCRIPTION = ("Start DynamoDB, the Lambda workers, the API Gateway WebSocket emulator and the "

@@ -15,6 +15,7 @@ from system.local.apigateway.events import Api
 from system.local.apigateway.ids import new_api_id
 from system.local.apigateway.limits import ApiLimits
 from system.local.apigateway.management_server import ManagementServer
+from system.local.apigateway.routing import RouteTable
 from system.local.apigateway.websocket_server import WebSocketApi
 from system.local.capacity import DYNAMODB_BURST_SECONDS, CapacityGovernor
 from system.local.dynamodb import DynamoDB
@@ -23,9 +24,9 @@ from system.local.faults import Faults
 from system.local.lambda_runtime.logs import OPERATIONS_LOG, FunctionLogs
 from system.local.lambda_runtime.pool import LambdaRuntime
 from system.local.processes import free_port, port_is_free
-from system.local.routes import DEFAULT_ROUTES_FILE, load_routes
 from system.local.tls import local_tls
 from system.provision import Capacity, TableNames, create_tables
+from system.routes import DEFAULT_ROUTES_FILE, load_routes
 from system.stackfile import StackFile
 
 log = logging.getLogger("chat_harness.stack")
@@ -63,7 +64,7 @@ class LocalStack:
 
     def __init__(self, options: LocalStackOptions) -> None:
         self.options = options
-        self.routes = load_routes(options.routes_file)
+        self.routes = RouteTable.of(load_routes(options.routes_file))
         self.dynamodb = DynamoDB(options.dynamodb)
         self.faults = Faults()
         self.file: StackFile | None = None
@@ -137,6 +138,8 @@ class LocalStack:
             region=o.region,
             dynamodb_endpoint=backend.endpoint_url,
             tables=o.tables.as_dict(),
+            stage=o.stage,
+            api_id=api.api_id,
             ca_bundle=str(tls.ca_bundle.resolve()),
             credentials=LOCAL_CREDENTIALS,
             dynamodb_backend=backend.kind,

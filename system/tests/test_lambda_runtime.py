@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from system.local.lambda_runtime.logs import FunctionLogs
-from system.local.lambda_runtime.pool import FunctionSpec, LambdaRuntime
+from system.local.lambda_runtime.pool import LambdaRuntime
+from system.routes import FunctionSpec
 
 PROBES = Path(__file__).parent / "handlers"
 

@@ -7,13 +7,13 @@ import sys
 
 import pytest
 
-from system.local.routes import RouteConfigError, load_routes
+from system.routes import RouteConfigError, load_routes
 
 
 def test_default_routes_cover_the_chat():
     table = load_routes()
     assert set(table.routes) == {"$connect", "$disconnect", "$default", "sendmessage", "whoami"}
-    assert table.selection_path == ("action",)
+    assert table.selection_expression == "$request.body.action"
     send = table.functions["SendMessageHandler"]
     assert (send.handler, send.timeout_s) == ("system.handlers.sendmessage.lambda_handler", 3.0)
 
@@ -24,6 +24,10 @@ def test_default_routes_cover_the_chat():
     ('[functions.F]\ntimeout = 3', "missing key 'handler'"),
     ('[functions.F]\nhandler = "m.f"\ntimeout = 0', "timeout must be positive"),
     ('route_selection_expression = "action"', "route selection expression"),
+    ('[functions.F]\nhandler = "m.f"\ntables = { messages = ["PutItem"] }',
+     "F names table 'messages'; the tables are active_connections, session_history"),
+    ('[functions.F]\nhandler = "m.f"\ntables = { message_history = ["PutItems"] }',
+     "F: PutItems is not a DynamoDB action"),
 ])
 def test_broken_routes_files_say_what_is_wrong(tmp_path, text, message):
     path = tmp_path / "routes.toml"

@@ -6,7 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from system.local.apigateway.routing import DEFAULT_ROUTE, route_for, selection_path
+from system.local.apigateway.routing import DEFAULT_ROUTE, route_for
+from system.routes import selection_path
 
 ACTION = selection_path("$request.body.action")
 KEYS = {"$connect", "$disconnect", "$default", "sendmessage", "whoami", "42", "true"}

@@ -12,21 +12,11 @@ import json
 from collections.abc import Collection
 from dataclasses import dataclass
 
-from system.local.lambda_runtime.pool import FunctionSpec
+from system.routes import FunctionSpec, Route, RoutesFile, selection_path
 
 DEFAULT_ROUTE = "$default"
 CONNECT_ROUTE = "$connect"
 DISCONNECT_ROUTE = "$disconnect"
-BODY_PREFIX = "$request.body."
-
-
-def selection_path(expression: str) -> tuple[str, ...]:
-    """'$request.body.action' -> ('action',); anything else is a configuration error."""
-    if not expression.startswith(BODY_PREFIX) or expression == BODY_PREFIX:
-        raise ValueError(
-            f"route selection expression must look like $request.body.action, not {expression!r}"
-        )
-    return tuple(expression[len(BODY_PREFIX):].split("."))
 
 
 def selected_value(body: str, path: tuple[str, ...]) -> str | None:
@@ -57,19 +47,17 @@ def route_for(body: str, route_keys: Collection[str], path: tuple[str, ...]) -> 
 
 
 @dataclass(frozen=True)
-class Route:
-    key: str
-    function: str
-    route_response: bool = False
-
-
-@dataclass(frozen=True)
 class RouteTable:
     """An API's routes, the function behind each, and how a message selects one."""
 
     selection_path: tuple[str, ...]
     routes: dict[str, Route]
     functions: dict[str, FunctionSpec]
+
+    @classmethod
+    def of(cls, routes_file: RoutesFile) -> RouteTable:
+        return cls(selection_path(routes_file.selection_expression), routes_file.routes,
+                   routes_file.functions)
 
     def function_for(self, route_key: str) -> str | None:
         route = self.routes.get(route_key)

@@ -17,32 +17,22 @@ import os
 import sys
 import time
 import uuid
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import system
 from system.local.lambda_runtime.logs import FunctionLogs
 from system.local.lambda_runtime.outcome import Outcome
 from system.local.processes import die_with_parent
+from system.routes import FunctionSpec
 
 log = logging.getLogger("chat_harness.lambda")
 
-DEFAULT_TIMEOUT_S = 3.0
-DEFAULT_MEMORY_MB = 128
 # An event carries a message of up to 128 KB, JSON-escaped: allow long lines.
 _LINE_LIMIT = 8 * 1024 * 1024
-
-
-@dataclass(frozen=True)
-class FunctionSpec:
-    """A function as a user configures it: its handler and what it runs with."""
-
-    name: str
-    handler: str
-    environment: dict[str, str] = field(default_factory=dict)
-    timeout_s: float = DEFAULT_TIMEOUT_S
-    memory_mb: int = DEFAULT_MEMORY_MB
-    code_dir: Path | None = None
+# Run by path, with -P (no script folder on sys.path), so that, as in Lambda, the handler's
+# code alone decides what it imports: a code folder holding its own ``system`` package
+# (a deployment zip unpacked) is not shadowed by the harness's.
+WORKER_SCRIPT = Path(__file__).resolve().with_name("worker.py")
 
 
 class EnvironmentFailed(Exception):
@@ -103,7 +93,7 @@ class FunctionWorkers:
 
     async def _spawn(self) -> _Worker:
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "system.local.lambda_runtime.worker", self.spec.handler,
+            sys.executable, "-P", str(WORKER_SCRIPT), self.spec.handler,
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE, env=self.environment, limit=_LINE_LIMIT,
             preexec_fn=die_with_parent,
@@ -192,17 +182,15 @@ def _ms_since(started: float) -> float:
 def lambda_environment(spec: FunctionSpec, region: str, stack_environment: dict[str, str]) -> dict:
     """The environment Lambda gives a function, plus the stack's endpoints and the
     function's own variables. Nothing from the user's shell leaks in but PATH."""
-    package_root = str(Path(system.__file__).resolve().parent.parent)
-    python_path = [str(spec.code_dir)] if spec.code_dir else []
-    python_path.append(package_root)
+    task_root = str(spec.code_dir or Path(system.__file__).resolve().parent.parent)
     stream = time.strftime("%Y/%m/%d") + "/[$LATEST]" + uuid.uuid4().hex
     return {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "LANG": "en_US.UTF-8",
         "TZ": ":UTC",
-        "PYTHONPATH": os.pathsep.join(python_path),
+        "PYTHONPATH": task_root,
         "PYTHONUNBUFFERED": "1",
-        "LAMBDA_TASK_ROOT": str(spec.code_dir or package_root),
+        "LAMBDA_TASK_ROOT": task_root,
         "AWS_EXECUTION_ENV": f"AWS_Lambda_python{sys.version_info.major}.{sys.version_info.minor}",
         "AWS_LAMBDA_FUNCTION_NAME": spec.name,
         "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",

@@ -1,7 +1,7 @@
 """One warm Lambda execution environment: import the handler once, then serve invocations.
 
-Run by the pool as ``python -m system.local.lambda_runtime.worker``, with the
-function's environment. Invocations arrive as JSON lines on stdin; answers go
+Run by the pool as ``python -P .../worker.py HANDLER``, with the function's environment
+(standard library and boto3 only: it must not import the harness). Invocations arrive as JSON lines on stdin; answers go
 back as JSON lines on a private copy of stdout, while the handler's own stdout,
 stderr and logging output are captured per invocation as the function's log,
 as Lambda sends them to CloudWatch Logs.

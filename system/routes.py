@@ -1,0 +1,137 @@
+"""The routes file: the chat's routes and the Lambda function behind each (system/routes.toml).
+
+One source for the local stack (which runs it) and ``chat-harness deploy`` (which builds
+it in AWS). A user runs their own handlers by writing such a file:
+
+    route_selection_expression = "$request.body.action"
+    [functions.MyHandler]
+    handler = "my_module.lambda_handler"   # module.function
+    code = "path/to/code"                  # optional: the folder the handler imports from
+    timeout = 3                            # optional, seconds (Lambda's default)
+    memory = 128                           # optional, MB
+    environment = { KEY = "value" }        # optional
+    tables = { message_history = ["PutItem"] }  # optional: the DynamoDB actions it may call
+    [routes.sendmessage]
+    function = "MyHandler"
+    route_response = false                 # optional: return the body to the sender
+
+``tables`` names the chat's tables by role (``active_connections``, ``session_history``,
+``message_history``) and the DynamoDB actions the function calls on each: in AWS each
+function's role allows exactly these, on exactly those tables.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+from system.provision import TableNames
+
+DEFAULT_ROUTES_FILE = Path(__file__).resolve().parent / "routes.toml"
+DEFAULT_TIMEOUT_S = 3.0
+DEFAULT_MEMORY_MB = 128
+BODY_PREFIX = "$request.body."
+TABLE_ROLES = tuple(f.name for f in fields(TableNames))
+
+
+class RouteConfigError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    """A function as a user configures it: its handler and what it runs with."""
+
+    name: str
+    handler: str
+    environment: dict[str, str] = field(default_factory=dict)
+    timeout_s: float = DEFAULT_TIMEOUT_S
+    memory_mb: int = DEFAULT_MEMORY_MB
+    code_dir: Path | None = None  # None: importable where the harness runs
+    tables: dict[str, tuple[str, ...]] = field(default_factory=dict)  # role -> DynamoDB actions
+
+
+@dataclass(frozen=True)
+class Route:
+    key: str
+    function: str
+    route_response: bool = False
+
+
+@dataclass(frozen=True)
+class RoutesFile:
+    path: Path
+    selection_expression: str
+    routes: dict[str, Route]
+    functions: dict[str, FunctionSpec]
+
+
+def selection_path(expression: str) -> tuple[str, ...]:
+    """'$request.body.action' -> ('action',); anything else is a configuration error."""
+    if not expression.startswith(BODY_PREFIX) or expression == BODY_PREFIX:
+        raise ValueError(
+            f"route selection expression must look like $request.body.action, not {expression!r}"
+        )
+    return tuple(expression[len(BODY_PREFIX):].split("."))
+
+
+def _table_actions(name: str, spec: dict) -> dict[str, tuple[str, ...]]:
+    """The ``tables`` of a function, checked against the chat's table roles and DynamoDB's
+    own operation names (botocore's service model), so a typo fails here, not in AWS."""
+    import botocore.session
+
+    operations = set(botocore.session.get_session().get_service_model("dynamodb").operation_names)
+    tables = {str(role): tuple(str(a) for a in actions)
+              for role, actions in spec.get("tables", {}).items()}
+    for role, actions in tables.items():
+        if role not in TABLE_ROLES:
+            raise ValueError(f"{name} names table {role!r}; the tables are "
+                             f"{', '.join(TABLE_ROLES)}")
+        unknown = sorted(set(actions) - operations)
+        if unknown:
+            raise ValueError(f"{name}: {', '.join(unknown)} is not a DynamoDB action")
+    return tables
+
+
+def load_routes(path: Path = DEFAULT_ROUTES_FILE) -> RoutesFile:
+    """Read and check a routes file; errors name the file and what to fix."""
+    try:
+        document = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as error:
+        raise RouteConfigError(f"cannot read routes file {path}: {error.strerror}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise RouteConfigError(f"routes file {path} is not valid TOML: {error}") from None
+    base = Path(path).resolve().parent
+    try:
+        expression = str(document.get("route_selection_expression", "$request.body.action"))
+        selection_path(expression)
+        functions = {
+            name: FunctionSpec(
+                name=name,
+                handler=str(spec["handler"]),
+                environment={str(k): str(v) for k, v in spec.get("environment", {}).items()},
+                timeout_s=float(spec.get("timeout", DEFAULT_TIMEOUT_S)),
+                memory_mb=int(spec.get("memory", DEFAULT_MEMORY_MB)),
+                code_dir=(base / spec["code"]).resolve() if "code" in spec else None,
+                tables=_table_actions(name, spec),
+            )
+            for name, spec in document.get("functions", {}).items()
+        }
+        routes = {
+            key: Route(key, str(spec["function"]), bool(spec.get("route_response", False)))
+            for key, spec in document.get("routes", {}).items()
+        }
+    except KeyError as missing:
+        raise RouteConfigError(f"routes file {path}: missing key {missing}") from None
+    except ValueError as error:
+        raise RouteConfigError(f"routes file {path}: {error}") from None
+    for route in routes.values():
+        if route.function not in functions:
+            raise RouteConfigError(
+                f"routes file {path}: route {route.key!r} names unknown function {route.function!r}"
+            )
+    for spec in functions.values():
+        if spec.timeout_s <= 0:
+            raise RouteConfigError(f"routes file {path}: {spec.name} timeout must be positive")
+    return RoutesFile(Path(path), expression, routes, functions)

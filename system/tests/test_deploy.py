@@ -1,0 +1,284 @@
+"""chat-harness deploy and destroy against moto's AWS control plane (the ``aws`` fixture,
+system/tests/moto_aws.py); ``test_stage_requests`` checks with botocore's Stubber the
+requests moto cannot take (CreateDeployment, UpdateStage)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from botocore.awsrequest import AWSResponse
+from botocore.stub import Stubber
+
+from system.aws.deploy import (
+    PERMISSION_STATEMENT_ID,
+    RUNTIME,
+    Deployment,
+    DeployOptions,
+    Throttling,
+    deploy,
+    destroy,
+)
+from system.aws.deployer_policy import allowed_actions, deployer_policy
+from system.aws.errors import AwsError, iam_action
+from system.aws.stage import TAG_KEY, Stage
+from system.provision import Capacity
+from system.routes import DEFAULT_ROUTES_FILE, load_routes
+from system.tests.moto_aws import ACCOUNT, REGION
+
+
+@pytest.fixture
+def two_way_routes(tmp_path) -> Path:
+    """The chat's routes with sendmessage two-way, so a route response is made."""
+    text = DEFAULT_ROUTES_FILE.read_text().replace("route_response = false",
+                                                   "route_response = true")
+    path = tmp_path / "routes.toml"
+    path.write_text(text)
+    return path
+
+
+def options(stage: str = "dev", **kwargs) -> DeployOptions:
+    return DeployOptions(stage=stage, region=REGION, **kwargs)
+
+
+def tagged_resources(session, stage: str) -> list[str]:
+    """Everything in the account that carries this stage's tag, across the services
+    deploy uses."""
+    found = []
+    dynamodb = session.client("dynamodb")
+    for table in dynamodb.list_tables()["TableNames"]:
+        arn = dynamodb.describe_table(TableName=table)["Table"]["TableArn"]
+        if {"Key": TAG_KEY, "Value": stage} in dynamodb.list_tags_of_resource(
+                ResourceArn=arn).get("Tags", []):
+            found.append(f"table {table}")
+    lambda_ = session.client("lambda")
+    for function in lambda_.list_functions()["Functions"]:
+        if lambda_.list_tags(Resource=function["FunctionArn"])["Tags"].get(TAG_KEY) == stage:
+            found.append(f"function {function['FunctionName']}")
+    iam = session.client("iam")
+    for role in iam.list_roles()["Roles"]:
+        if {"Key": TAG_KEY, "Value": stage} in iam.list_role_tags(RoleName=role["RoleName"])[
+                "Tags"]:
+            found.append(f"role {role['RoleName']}")
+    logs = session.client("logs")
+    for group in logs.describe_log_groups()["logGroups"]:
+        arn = group["arn"].removesuffix(":*")
+        if logs.list_tags_for_resource(resourceArn=arn).get("tags", {}).get(TAG_KEY) == stage:
+            found.append(f"log group {group['logGroupName']}")
+    for api in session.client("apigatewayv2").get_apis()["Items"]:
+        if api.get("Tags", {}).get(TAG_KEY) == stage:
+            found.append(f"API {api['Name']}")
+    return found
+
+
+def test_deploy_builds_each_route_to_its_integration_to_its_function(aws, two_way_routes):
+    changes, stack = deploy(aws, options(routes_file=two_way_routes))
+    routes = load_routes(two_way_routes)
+    stage = Stage("dev", REGION, ACCOUNT)
+    assert {c.action for c in changes} == {"create"}
+
+    dynamodb = aws.client("dynamodb")
+    for table in stage.tables.as_dict().values():
+        described = dynamodb.describe_table(TableName=table)["Table"]
+        assert described["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+    ttl = dynamodb.describe_time_to_live(TableName=stage.tables.active_connections)
+    assert ttl["TimeToLiveDescription"]["TimeToLiveStatus"] == "ENABLED"
+
+    apis = aws.client("apigatewayv2")
+    [api] = apis.get_apis()["Items"]
+    assert (api["ProtocolType"], api["RouteSelectionExpression"]) == (
+        "WEBSOCKET", routes.selection_expression)
+    integrations = {i["IntegrationId"]: i for i in apis.get_integrations(ApiId=api["ApiId"])["Items"]}
+    lambda_ = aws.client("lambda")
+    served = {}
+    for route in apis.get_routes(ApiId=api["ApiId"])["Items"]:
+        integration = integrations[route["Target"].removeprefix("integrations/")]
+        assert integration["IntegrationType"] == "AWS_PROXY"
+        function_arn = integration["IntegrationUri"].split("/functions/")[1].removesuffix(
+            "/invocations")
+        served[route["RouteKey"]] = function_arn.rsplit(":", 1)[1]
+        two_way = routes.routes[route["RouteKey"]].route_response
+        assert (route.get("RouteResponseSelectionExpression") == "$default") is two_way
+    assert served == {key: stage.function_name(route.function)
+                      for key, route in routes.routes.items()}
+
+    for name, spec in routes.functions.items():
+        configuration = lambda_.get_function(FunctionName=stage.function_name(name))[
+            "Configuration"]
+        assert configuration["Runtime"] == RUNTIME and configuration["Handler"] == spec.handler
+        assert configuration["Role"] == stage.role_arn(name)
+        assert configuration["Environment"]["Variables"] == stage.tables.handler_environment()
+        [permission] = json.loads(lambda_.get_policy(
+            FunctionName=stage.function_name(name))["Policy"])["Statement"]
+        assert permission["Sid"] == PERMISSION_STATEMENT_ID
+        assert permission["Principal"] == {"Service": "apigateway.amazonaws.com"}
+        assert permission["Condition"]["ArnLike"]["AWS:SourceArn"] == (
+            f"arn:aws:execute-api:{REGION}:{ACCOUNT}:{api['ApiId']}/*")
+
+    deployed_stage = apis.get_stage(ApiId=api["ApiId"], StageName="dev")
+    assert deployed_stage["DefaultRouteSettings"]["ThrottlingRateLimit"] == Throttling().rate
+    assert aws.gaps.deployments["dev"]["ApiId"] == api["ApiId"]
+    assert stack.kind == "aws" and stack.api_id == api["ApiId"]
+    assert stack.websocket_url == f"wss://{api['ApiId']}.execute-api.{REGION}.amazonaws.com/dev"
+
+
+def test_each_role_may_touch_only_its_own_tables_and_this_apis_connections(aws):
+    _, stack = deploy(aws, options())
+    routes = load_routes(DEFAULT_ROUTES_FILE)
+    stage = Stage("dev", REGION, ACCOUNT)
+    iam = aws.client("iam")
+    for name, spec in routes.functions.items():
+        role = stage.function_name(name)
+        trust = iam.get_role(RoleName=role)["Role"]["AssumeRolePolicyDocument"]
+        assert trust["Statement"][0]["Principal"] == {"Service": "lambda.amazonaws.com"}
+        [policy_name] = iam.list_role_policies(RoleName=role)["PolicyNames"]
+        document = iam.get_role_policy(RoleName=role, PolicyName=policy_name)["PolicyDocument"]
+        granted: dict[str, set[str]] = {}
+        for statement in document["Statement"]:
+            assert statement["Effect"] == "Allow" and "*" != statement["Resource"]
+            actions = statement["Action"]
+            for action in [actions] if isinstance(actions, str) else actions:
+                granted.setdefault(statement["Resource"], set()).add(action)
+        tables = stage.tables.as_dict()
+        assert granted == {
+            **{stage.table_arn(tables[role_name]): {f"dynamodb:{a}" for a in actions}
+               for role_name, actions in spec.tables.items()},
+            f"arn:aws:execute-api:{REGION}:{ACCOUNT}:{stack.api_id}/dev/*/@connections/*":
+                {"execute-api:ManageConnections"},
+            f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/{role}:*":
+                {"logs:CreateLogStream", "logs:PutLogEvents"},
+        }
+
+
+def test_a_second_deploy_changes_nothing(aws):
+    deploy(aws, options())
+    changes, _ = deploy(aws, options())
+    assert [c.line() for c in changes if c.action != "unchanged"] == []
+    assert {c.kind for c in changes} >= {"table", "API", "role", "function", "permission",
+                                         "integration", "route", "stage", "deployment"}
+
+
+def test_a_code_change_updates_only_that_function(aws, tmp_path):
+    code = tmp_path / "code"
+    shutil.copytree(Path(DEFAULT_ROUTES_FILE).parent, code / "system",
+                    ignore=shutil.ignore_patterns("tests", "local", "__pycache__"))
+    routes_file = code / "routes.toml"
+    routes_file.write_text((code / "system" / "routes.toml").read_text().replace(
+        'handler = "', 'code = "."\nhandler = "'))
+    deploy(aws, options(routes_file=routes_file))
+    whoami = code / "system" / "handlers" / "whoami.py"
+    whoami.write_text(whoami.read_text() + "\n# changed\n")
+
+    plan, _ = deploy(aws, options(routes_file=routes_file), apply=False)
+    changes, _ = deploy(aws, options(routes_file=routes_file))
+
+    for run in (plan, changes):
+        assert [c.line() for c in run if c.action != "unchanged"] == [
+            "update    function        chat-harness-dev-WhoAmIHandler  (code)"]
+
+
+def test_plan_changes_nothing(aws):
+    changes, stack = deploy(aws, options(), apply=False)
+    assert stack is None
+    assert {c.action for c in changes} == {"create"}
+    assert tagged_resources(aws, "dev") == []
+    assert aws.client("dynamodb").list_tables()["TableNames"] == []
+
+
+def test_destroy_removes_every_tagged_resource_and_nothing_else(aws):
+    deploy(aws, options("dev"))
+    deploy(aws, options("dev-2"))  # its names start like dev's
+    dynamodb = aws.client("dynamodb")
+    dynamodb.create_table(TableName="chat-harness-dev-Other", BillingMode="PAY_PER_REQUEST",
+                          AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
+                          KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}])
+    others = tagged_resources(aws, "dev-2")
+
+    changes = destroy(aws, "dev", REGION)
+
+    assert tagged_resources(aws, "dev") == []
+    assert {c.action for c in changes} == {"delete"}
+    assert len(changes) == len(others)  # the same set of resources, one stage each
+    assert tagged_resources(aws, "dev-2") == others
+    assert "chat-harness-dev-Other" in dynamodb.list_tables()["TableNames"]
+
+
+def test_a_stage_made_otherwise_is_refused_before_anything_changes(aws):
+    aws.client("dynamodb").create_table(
+        TableName="chat-harness-dev-MessageHistory", BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": "message_id", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "message_id", "KeyType": "HASH"}])
+    with pytest.raises(AwsError, match="stage dev exists but was not made by chat-harness "
+                                       "deploy .table chat-harness-dev-MessageHistory"):
+        deploy(aws, options())
+    assert aws.client("apigatewayv2").get_apis()["Items"] == []
+
+
+def test_provisioned_billing_and_a_capacity_change_update_the_table(aws):
+    deploy(aws, options())
+    changes, _ = deploy(aws, options(provisioned=True,
+                                     capacity={"message_history": Capacity(25, 10)}))
+    updated = {c.name: c.detail for c in changes if c.action == "update"}
+    assert updated == {"chat-harness-dev-ActiveConnections": "provisioned 5/5",
+                       "chat-harness-dev-SessionHistory": "provisioned 5/5",
+                       "chat-harness-dev-MessageHistory": "provisioned 25/10"}
+    table = aws.client("dynamodb").describe_table(TableName="chat-harness-dev-MessageHistory")
+    assert table["Table"]["ProvisionedThroughput"]["ReadCapacityUnits"] == 25
+
+
+def test_the_deployer_policy_allows_every_call_deploy_and_destroy_make(aws, tmp_path):
+    called: set[str] = set()
+    aws.events.register("before-call", lambda model, **_: called.add(
+        iam_action(model.service_model.service_name, model)))
+    deploy(aws, options(provisioned=True))
+    deploy(aws, options())
+    destroy(aws, "dev", REGION)
+    called.discard("sts:GetCallerIdentity")  # needs no permission
+    assert called - allowed_actions(deployer_policy()) == set()
+    assert {"iam:PassRole", "lambda:TagResource", "dynamodb:TagResource"} <= allowed_actions(
+        deployer_policy())  # implied by CreateFunction, Tags= on create
+
+
+def test_a_missing_permission_is_named_in_one_line(aws):
+    def denied(**_):
+        return AWSResponse(None, 400, {}, None), {"Error": {
+            "Code": "AccessDeniedException",
+            "Message": "User: arn:aws:iam::123456789012:user/ci is not authorized to perform: "
+                       "lambda:CreateFunction on resource: arn:aws:lambda:us-east-1:"
+                       "123456789012:function:chat-harness-dev-ConnectHandler"}}
+
+    aws.events.register("before-call.lambda.CreateFunction", denied)
+    with pytest.raises(AwsError) as raised:
+        deploy(aws, options())
+    assert str(raised.value) == ("missing permission lambda:CreateFunction: 'chat-harness "
+                                 "deploy-policy' prints the policy a deploying user needs")
+
+
+def test_a_denial_without_the_action_in_its_message_names_the_call(aws):
+    aws.events.register("before-call.apigatewayv2.CreateApi", lambda **_: (
+        AWSResponse(None, 403, {}, None),
+        {"Error": {"Code": "AccessDeniedException", "Message": "Forbidden"}}))
+    with pytest.raises(AwsError, match="^missing permission apigateway:POST: "):
+        deploy(aws, options())
+
+
+def test_stage_requests(aws):
+    """UpdateStage and CreateDeployment, which moto cannot take, as deploy sends them."""
+    _, stack = deploy(aws, options())
+    deployment = Deployment(aws, options(throttling=Throttling(rate=100, burst=50)), apply=True)
+    with Stubber(deployment.apis) as stub:
+        stub.add_response("get_stage", {"StageName": "dev", "DeploymentId": "dep1",
+                                        "DefaultRouteSettings": {"ThrottlingRateLimit": 10000.0,
+                                                                 "ThrottlingBurstLimit": 5000}},
+                          {"ApiId": stack.api_id, "StageName": "dev"})
+        stub.add_response("update_stage", {}, {
+            "ApiId": stack.api_id, "StageName": "dev",
+            "DefaultRouteSettings": {"ThrottlingRateLimit": 100, "ThrottlingBurstLimit": 50}})
+        stub.add_response("create_deployment", {"DeploymentId": "dep2"}, {
+            "ApiId": stack.api_id, "StageName": "dev", "Description": "chat-harness deploy"})
+        deployment.converge_stage(stack.api_id, routes_changed=True)
+        stub.assert_no_pending_responses()
+    assert [c.action for c in deployment.changes if c.kind in ("stage", "deployment")] == [
+        "update", "create"]
