@@ -19,8 +19,9 @@ from pathlib import Path
 import pytest
 
 from contract_tests.client import ChatClient
-from contract_tests.tables import RUN_ATTRIBUTE, Tables, eventually
+from contract_tests.tables import RUN_ATTRIBUTE, Tables
 from system.client import WAIT_TIMEOUT_S
+from system.client.polling import eventually
 from system.local.stack_fixtures import stack_fixture
 from system.stackfile import StackFile, StackFileError
 
@@ -161,13 +162,15 @@ class Faults:
 
     def __init__(self, stack: StackFile) -> None:
         self.endpoint = stack.control_endpoint
+        self._token = stack.control_token
         self._tls = ssl.create_default_context(cafile=stack.ca_bundle)
 
     def _call(self, method: str, path: str, document: dict | None = None) -> dict:
         request = urllib.request.Request(
             f"{self.endpoint}/{path}", method=method,
             data=json.dumps(document).encode() if document is not None else None,
-            headers={"Content-Type": "application/json"},
+            headers={"Content-Type": "application/json",
+                     "Authorization": f"Bearer {self._token}"},
         )
         with urllib.request.urlopen(request, context=self._tls, timeout=10) as response:
             body = response.read()

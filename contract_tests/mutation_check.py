@@ -19,29 +19,27 @@ import subprocess
 import sys
 import tempfile
 import time
-import tomllib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import tomli_w
-
 from contract_tests.mutants import MUTANT_NAMES
-from system.routes import DEFAULT_ROUTES_FILE
+from system.routes import write_routes_variant
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 RUN_TIMEOUT_S = 600
 SUITES_AT_ONCE = 2
 
 
-def mutant_routes(mutant: str) -> str:
+def mutant_routes(mutant: str, path: Path) -> Path:
     """The chat's routes file, every function's handler taken from the mutant module."""
-    document = tomllib.loads(DEFAULT_ROUTES_FILE.read_text())
-    for spec in document["functions"].values():
-        module = spec["handler"].split(".")[-2]
-        attribute = "sendmessage_handler" if module == "sendmessage" else module
-        spec["handler"] = f"contract_tests.mutants.handlers.{attribute}"
-        spec["environment"] = {"CHAT_MUTANT": mutant}
-    return tomli_w.dumps(document)
+    def mutated(document: dict) -> None:
+        for spec in document["functions"].values():
+            module = spec["handler"].split(".")[-2]
+            attribute = "sendmessage_handler" if module == "sendmessage" else module
+            spec["handler"] = f"contract_tests.mutants.handlers.{attribute}"
+            spec["environment"] = {"CHAT_MUTANT": mutant}
+
+    return write_routes_variant(path, mutated)
 
 
 def run_suite(routes: Path) -> tuple[int, str]:
@@ -57,8 +55,7 @@ def run_suite(routes: Path) -> tuple[int, str]:
 
 def is_caught(mutant: str, directory: Path) -> bool:
     """Run the suite against one mutant; print which test caught it, and how fast."""
-    routes = directory / f"{mutant}.toml"
-    routes.write_text(mutant_routes(mutant))
+    routes = mutant_routes(mutant, directory / f"{mutant}.toml")
     started = time.perf_counter()
     code, detail = run_suite(routes)
     caught = code == 1

@@ -16,9 +16,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from typing import TypeVar
 
-from system.client import WAIT_TIMEOUT_S
+from system.client.polling import eventually, polled
 from system.provision import TTL_ATTRIBUTE
 from system.stackfile import StackFile
 
@@ -28,12 +27,9 @@ SEEDED_ROW_TTL_S = 3600
 # DynamoDB's limits per BatchGetItem and per BatchWriteItem.
 BATCH_GET_KEYS = 100
 BATCH_WRITE_REQUESTS = 25
-POLL_INTERVAL_S = 0.05
 # The first pause before asking again for what a batch call left unprocessed (AWS
 # asks callers to back off exponentially).
 UNPROCESSED_BACKOFF_S = 0.05
-
-T = TypeVar("T")
 
 
 class Tables:
@@ -182,20 +178,3 @@ class Tables:
 def stored_message(item: dict) -> dict:
     return {"sender": item["connection_id"]["S"], "message": item["message"]["S"],
             "message_id": item["message_id"]["S"], "timestamp": item["timestamp"]["S"]}
-
-
-def polled(read: Callable[[], T], until: Callable[[T], bool],
-           timeout: float = WAIT_TIMEOUT_S) -> T:
-    """``read()`` again until ``until`` holds of what it returns, bounded; the last value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = read()
-        if until(value) or time.monotonic() > deadline:
-            return value
-        time.sleep(POLL_INTERVAL_S)
-
-
-def eventually(check: Callable[[], bool], what: str, timeout: float = WAIT_TIMEOUT_S) -> None:
-    """For table state no client can observe as an event: check until true, bounded."""
-    if not polled(check, until=bool, timeout=timeout):
-        raise AssertionError(f"not within {timeout} s: {what}")

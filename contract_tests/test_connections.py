@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from contract_tests.tables import eventually
+from system.client.polling import eventually
 
 # Rows of ~380 KB push live connections past the first 1 MB scan page.
 BULKY_ROWS = 12

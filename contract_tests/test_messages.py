@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import tomllib
 import uuid
 
 import pytest
-import tomli_w
 from hypothesis import example, given
 from hypothesis import strategies as st
 
@@ -21,7 +19,7 @@ from contract_tests.strategies import (
 )
 from system.handlers.frames import HEARTBEAT
 from system.local.stack_fixtures import stack_fixture
-from system.routes import DEFAULT_ROUTES_FILE
+from system.routes import write_routes_variant
 
 REFUSAL_WAIT_S = 8
 
@@ -193,11 +191,11 @@ def two_way_routes(request: pytest.FixtureRequest) -> list[str]:
     """The chat's routes with a route response on sendmessage."""
     if request.config.getoption("--stack-file") is not None:
         pytest.skip("needs a local stack whose routes the suite can set")
-    document = tomllib.loads(DEFAULT_ROUTES_FILE.read_text())
-    document["routes"]["sendmessage"]["route_response"] = True
+    def two_way(document: dict) -> None:
+        document["routes"]["sendmessage"]["route_response"] = True
+
     routes = request.getfixturevalue("tmp_path_factory").mktemp("two-way") / "routes.toml"
-    routes.write_text(tomli_w.dumps(document))
-    return ["--routes", str(routes)]
+    return ["--routes", str(write_routes_variant(routes, two_way))]
 
 
 two_way_stack = stack_fixture(two_way_routes, scope="module",

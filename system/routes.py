@@ -23,8 +23,11 @@ function's role allows exactly these, on exactly those tables.
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+
+import tomli_w
 
 from system.provision import TableNames
 
@@ -92,6 +95,32 @@ def _table_actions(name: str, spec: dict) -> dict[str, tuple[str, ...]]:
         if unknown:
             raise ValueError(f"{name}: {', '.join(unknown)} is not a DynamoDB action")
     return tables
+
+
+def write_routes_variant(path: Path, edit: Callable[[dict], None],
+                         source: Path = DEFAULT_ROUTES_FILE) -> Path:
+    """Write to ``path`` a copy of the routes file ``source`` whose TOML document ``edit``
+    changed in place: how tests and benchmarks run the chat with another setting (an
+    environment variable, a route response, other code). Code folders stay where they
+    were (made absolute)."""
+    document = tomllib.loads(Path(source).read_text(encoding="utf-8"))
+    base = Path(source).resolve().parent
+    for spec in document.get("functions", {}).values():
+        if "code" in spec:
+            spec["code"] = str((base / spec["code"]).resolve())
+    edit(document)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(tomli_w.dumps(document), encoding="utf-8")
+    return path
+
+
+def with_environment(**variables: str) -> Callable[[dict], None]:
+    """An edit for ``write_routes_variant``: these variables in every function's
+    environment (e.g. ``PRESENCE_NOTICES="off"``)."""
+    def edit(document: dict) -> None:
+        for spec in document.get("functions", {}).values():
+            spec["environment"] = {**spec.get("environment", {}), **variables}
+    return edit
 
 
 def load_routes(path: Path = DEFAULT_ROUTES_FILE) -> RoutesFile:

@@ -14,6 +14,7 @@ from pathlib import Path
 from system.provision import TableNames
 
 REQUIRED = ("websocket_url", "management_endpoint", "region", "tables")
+PRIVATE_MODE = 0o600
 
 
 class StackFileError(ValueError):
@@ -39,6 +40,7 @@ class StackFile:
     logs_dir: str | None = None
     metrics_file: str | None = None
     control_endpoint: str | None = None  # local stacks only: fault injection
+    control_token: str | None = None  # the control endpoint's 'Authorization: Bearer' token
     extra: dict = field(default_factory=dict)
 
     @property
@@ -46,10 +48,17 @@ class StackFile:
         return TableNames(**self.tables)
 
     def write(self, path: Path) -> None:
+        """Whole or not at all (a temporary file renamed over ``path``), readable by its
+        owner only (mode 0600, from its creation on): it holds credentials and the control
+        token."""
         path.parent.mkdir(parents=True, exist_ok=True)
         document = {k: v for k, v in asdict(self).items() if v is not None and k != "extra"}
         temporary = path.with_suffix(path.suffix + ".tmp")
-        temporary.write_text(json.dumps({**document, **self.extra}, indent=2) + "\n")
+        temporary.unlink(missing_ok=True)  # a leftover: its mode, and whoever has it open
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_MODE)
+        os.fchmod(descriptor, PRIVATE_MODE)  # exactly, whatever the umask
+        with open(descriptor, "w") as stream:
+            stream.write(json.dumps({**document, **self.extra}, indent=2) + "\n")
         os.replace(temporary, path)
 
     @classmethod

@@ -31,7 +31,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from system.apigateway_quotas import MAX_DURATION_SECONDS
+from system.apigateway_quotas import INTEGRATION_TIMEOUT_SECONDS, MAX_DURATION_SECONDS
 from system.dynamodb_capacity import WRITE_OPERATIONS
 
 ACTIVE_CONNECTIONS_TABLE = os.environ.get("ACTIVE_CONNECTIONS_TABLE", "ActiveConnections")
@@ -39,15 +39,23 @@ SESSION_HISTORY_TABLE = os.environ.get("SESSION_HISTORY_TABLE", "SessionHistory"
 MESSAGE_HISTORY_TABLE = os.environ.get("MESSAGE_HISTORY_TABLE", "MessageHistory")
 FANOUT_CONCURRENCY = int(os.environ.get("FANOUT_CONCURRENCY", "32"))
 METRICS_NAMESPACE = os.environ.get("METRICS_NAMESPACE", "ChatHarness")
+# Join and leave notices ("on", the reference app's behaviour, or "off"): each is a
+# broadcast to everyone, so N users connecting cost N(N-1)/2 posts.
+PRESENCE_NOTICES = os.environ.get("PRESENCE_NOTICES", "on") != "off"
 # API Gateway's maximum connection duration is 2 hours: a row older than that
 # belongs to a connection whose $disconnect was lost, and TTL removes it.
 CONNECTION_TTL_SECONDS = MAX_DURATION_SECONDS + 300
-# A connection's row is written during $connect, but API Gateway answers 410
-# for it until $connect returns; a broadcast seeing it in that window must not
-# prune it. Rows younger than this are kept on GoneException.
-PRUNE_GRACE_SECONDS = float(os.environ.get("PRUNE_GRACE_SECONDS", "5"))
+# A connection's row is written during $connect, but API Gateway answers 410 for it
+# until $connect returns, which may take up to the 29 s integration timeout, however
+# busy the chat is. A row is stamped with API Gateway's connectedAt (the handshake's
+# start), and one younger than this is kept on GoneException: after it, $connect has
+# returned (410 means gone) or timed out (the connection never opened).
+PRUNE_GRACE_SECONDS = INTEGRATION_TIMEOUT_SECONDS + 1
 
-POST_ATTEMPTS = 3
+# A 429 (LimitExceededException) is a burst of throttling: tried again after pauses of
+# 25-50, 50-100, 100-200 and 200-400 ms (exponential backoff with jitter, at most 0.75 s
+# in all, inside a 3 s Lambda timeout).
+POST_ATTEMPTS = 5
 RETRY_PAUSE_S = 0.025
 
 
@@ -160,14 +168,15 @@ def post(client, recipient: str, data: bytes) -> str:
             return "gone"
         except client.exceptions.LimitExceededException:
             if attempt < POST_ATTEMPTS:
-                time.sleep(random.uniform(0, RETRY_PAUSE_S * 2**attempt))
+                pause = RETRY_PAUSE_S * 2**attempt
+                time.sleep(random.uniform(pause / 2, pause))
         except ClientError as error:
             return f"{recipient}: {error.response['Error'].get('Code')}"
     return f"{recipient}: LimitExceededException after {POST_ATTEMPTS} attempts"
 
 
 def prune(row: dict) -> None:
-    """Delete a connection that answered GoneException, unless it may still be connecting."""
+    """Delete a connection that answered GoneException, unless it may still be in $connect."""
     cutoff = int((time.time() - PRUNE_GRACE_SECONDS) * 1000)
     try:
         dynamodb.delete_item(

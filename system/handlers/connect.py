@@ -1,10 +1,10 @@
 """$connect: tell everyone else, then register the connection and open its session."""
 
-import time
 
 from system.handlers.chat import (
     ACTIVE_CONNECTIONS_TABLE,
     CONNECTION_TTL_SECONDS,
+    PRESENCE_NOTICES,
     SESSION_HISTORY_TABLE,
     broadcast,
     connection_id,
@@ -17,20 +17,18 @@ from system.handlers.frames import join_frame
 
 def connect(event: dict, context):
     """The join notice goes out before the row is written, so the new connection,
-    which API Gateway answers with 410 until $connect returns, is not a recipient."""
+    which API Gateway answers with 410 until $connect returns, is not a recipient. The
+    row carries connectedAt, so that other broadcasts meeting that 410 keep it (see
+    ``prune``)."""
     me = connection_id(event)
-    fanout = broadcast(
-        event,
-        join_frame(me),
-        exclude=me,
-    )
-    now = time.time()
+    fanout = broadcast(event, join_frame(me), exclude=me) if PRESENCE_NOTICES else None
+    connected_at_ms = event["requestContext"]["connectedAt"]  # the handshake's start
     dynamodb.put_item(
         TableName=ACTIVE_CONNECTIONS_TABLE,
         Item={
             "connection_id": {"S": me},
-            "connected_at_ms": {"N": str(int(now * 1000))},
-            "expires_at": {"N": str(int(now) + CONNECTION_TTL_SECONDS)},
+            "connected_at_ms": {"N": str(connected_at_ms)},
+            "expires_at": {"N": str(connected_at_ms // 1000 + CONNECTION_TTL_SECONDS)},
         },
     )
     dynamodb.put_item(

@@ -4,6 +4,7 @@ import time
 
 from system.handlers.chat import (
     ACTIVE_CONNECTIONS_TABLE,
+    PRESENCE_NOTICES,
     SESSION_HISTORY_TABLE,
     broadcast,
     connection_id,
@@ -30,11 +31,7 @@ def disconnect(event: dict, context):
             ":duration": {"N": f"{duration:.3f}"},
         },
     )
-    fanout = broadcast(
-        event,
-        leave_frame(me),
-        exclude=me,
-    )
+    fanout = broadcast(event, leave_frame(me), exclude=me) if PRESENCE_NOTICES else None
     return {"statusCode": 200, "body": "Disconnected"}, fanout
 
 

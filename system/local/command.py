@@ -3,7 +3,8 @@
 Starts DynamoDB, the Lambda workers, the API Gateway WebSocket emulator and the
 @connections API on 127.0.0.1, writes a stack file, prints where everything is and
 ``READY_LINE``, and runs until Ctrl-C (or SIGTERM). ``LocalStackProcess`` waits for
-that line.
+that line. A ``--host`` other than loopback serves the WebSocket and @connections
+ports there, after a warning.
 """
 
 from __future__ import annotations
@@ -12,15 +13,18 @@ import argparse
 import asyncio
 import logging
 import signal
+import sys
 from pathlib import Path
 
 from system.local.apigateway.limits import ApiLimits
 from system.local.capacity import parse_provisioned
 from system.local.dynamodb import BackendError
+from system.local.lambda_runtime.pool import QUEUE_PER_CONCURRENCY
 from system.local.launcher import READY_LINE
-from system.local.stack import LocalStack, LocalStackOptions
+from system.local.stack import LOG_RUNS_KEPT, LocalStack, LocalStackOptions, exposure_warning
 from system.options import (
     non_negative_float,
+    non_negative_int,
     port,
     positive_float,
     positive_int,
@@ -44,7 +48,9 @@ def _provisioned(text: str) -> tuple[str, Capacity]:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     defaults = LocalStackOptions()
     limits = ApiLimits()
-    parser.add_argument("--host", default=defaults.host, help="address to bind (default %(default)s)")
+    parser.add_argument("--host", default=defaults.host,
+                        help="address of the WebSocket and @connections ports (default "
+                             "%(default)s; any other is reachable from its network)")
     parser.add_argument("--port", type=port, default=defaults.port,
                         help="WebSocket port, 0 for any (default %(default)s)")
     parser.add_argument("--management-port", type=port, default=defaults.management_port,
@@ -61,12 +67,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--region", default=defaults.region)
     parser.add_argument("--concurrency", type=positive_int, default=defaults.concurrency,
                         help="Lambda environments per function (default %(default)s)")
+    parser.add_argument("--queue-limit", type=non_negative_int, metavar="N",
+                        help="invocations that may wait for a busy function before it is "
+                             "throttled (500 on $connect, an error frame on messages; "
+                             f"default {QUEUE_PER_CONCURRENCY} x --concurrency, 0: throttle "
+                             "at once, as Lambda does)")
     parser.add_argument("--lambda-timeout", type=positive_float, metavar="SECONDS",
                         help="override every function's timeout")
     parser.add_argument("--idle-timeout", type=positive_float, default=limits.idle_timeout_s,
                         metavar="SECONDS", help="close idle connections (default %(default)s)")
     parser.add_argument("--max-duration", type=positive_float, default=limits.max_duration_s,
                         metavar="SECONDS", help="close connections this old (default %(default)s)")
+    parser.add_argument("--outbound-stall", type=positive_float, default=limits.outbound_stall_s,
+                        metavar="SECONDS", help="disconnect a client that leaves a full "
+                        "outbound buffer unread this long (default %(default)s)")
     parser.add_argument("--frame-limit", type=positive_int, default=limits.frame_bytes,
                         metavar="BYTES", help="largest frame (default %(default)s)")
     parser.add_argument("--message-limit", type=positive_int, default=limits.message_bytes,
@@ -91,12 +105,13 @@ def options_from(args: argparse.Namespace) -> LocalStackOptions:
         host=args.host, port=args.port, management_port=args.management_port, stage=args.stage,
         region=args.region, dynamodb=args.dynamodb, routes_file=args.routes,
         state_dir=args.state_dir, stack_file=args.stack_file, concurrency=args.concurrency,
+        queue_limit=args.queue_limit,
         lambda_timeout_s=args.lambda_timeout, provisioned=dict(args.provisioned),
         burst_s=args.burst_seconds,
         limits=ApiLimits(
             frame_bytes=args.frame_limit, message_bytes=args.message_limit,
             idle_timeout_s=args.idle_timeout, max_duration_s=args.max_duration,
-            new_connections_per_s=args.connect_rate,
+            new_connections_per_s=args.connect_rate, outbound_stall_s=args.outbound_stall,
         ),
     )
 
@@ -111,7 +126,7 @@ def print_where(stack: LocalStack) -> None:
         ("Web client", f.web_client_url),
         ("DynamoDB", (f"{f.dynamodb_endpoint}  ({f.dynamodb_backend}, capacity "
                       f"{f.capacity_fidelity})")),
-        ("Function logs", f.logs_dir),
+        ("Function logs", f"{f.logs_dir}  (earlier runs: logs.1 to logs.{LOG_RUNS_KEPT - 1})"),
         ("EMF metrics", f.metrics_file),
         ("Stack file", str(options.stack_path)),
     ):
@@ -119,6 +134,8 @@ def print_where(stack: LocalStack) -> None:
     for table, capacity in options.provisioned.items():
         print(f"  {'Provisioned':<14} {table} {capacity.read} RCU / {capacity.write} WCU "
               f"per second, burst credit {options.burst_s:g} s", flush=True)
+    if (warning := exposure_warning(options.host)) is not None:
+        print(warning, file=sys.stderr, flush=True)
     print(READY_LINE, flush=True)
 
 

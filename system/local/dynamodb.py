@@ -4,6 +4,10 @@ dynalite is a DynamoDB implementation on LevelDB that charges capacity from item
 sizes as DynamoDB does; it is installed on first use with the machine's npm into
 a cache directory, at a pinned version. moto needs no Node but reports fixed
 ConsumedCapacity values, so capacity figures from it are not size-based.
+
+A backend this module starts listens on loopback only, whatever ``--host`` the
+stack serves its chat on: only the Lambda workers and local test clients reach it,
+as in AWS only the functions reach the tables.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
-from system.local.processes import die_with_parent, free_port
+from system.local.processes import LOOPBACK, die_with_parent, free_port
 
 log = logging.getLogger("chat_harness.dynamodb")
 
@@ -128,24 +132,24 @@ class DynamoDB:
         self._drainer: asyncio.Task | None = None
         self.info: BackendInfo | None = None
 
-    async def start(self, host: str = "127.0.0.1") -> BackendInfo:
+    async def start(self) -> BackendInfo:
         if self.spec == "dynalite":
             node = node_executable()
-            port = free_port(host)
+            port = free_port()
             cli = await asyncio.to_thread(dynalite_cli)
             await self._launch(
-                [node, str(cli), "--host", host, "--port", str(port), "--createTableMs", "0",
+                [node, str(cli), "--host", LOOPBACK, "--port", str(port), "--createTableMs", "0",
                  "--deleteTableMs", "0", "--updateTableMs", "0"],
                 ready_marker=b"Dynalite listening",
             )
-            self.info = BackendInfo("dynalite", f"http://{host}:{port}", "size-based")
+            self.info = BackendInfo("dynalite", f"http://{LOOPBACK}:{port}", "size-based")
         elif self.spec == "moto":
-            port = free_port(host)
+            port = free_port()
             await self._launch(
-                [sys.executable, "-m", "moto.server", "-H", host, "-p", str(port)],
+                [sys.executable, "-m", "moto.server", "-H", LOOPBACK, "-p", str(port)],
                 ready_marker=b"Running on",
             )
-            self.info = BackendInfo("moto", f"http://{host}:{port}", "fixed")
+            self.info = BackendInfo("moto", f"http://{LOOPBACK}:{port}", "fixed")
         else:
             self.info = BackendInfo("external", self.spec, "unknown")
         return self.info

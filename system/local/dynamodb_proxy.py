@@ -4,6 +4,9 @@ The Lambda workers reach DynamoDB through it. It forwards every call unchanged, 
 - answers ``ProvisionedThroughputExceededException`` (HTTP 400, which botocore
   retries) where an armed fault throttles the table, or where the capacity
   governor finds the table's provisioned capacity spent;
+- answers ``SerializationException`` (HTTP 400, as DynamoDB answers a body it
+  cannot parse) to a request body that is not JSON to it, nesting too deep included,
+  without forwarding it: what the proxy cannot read, it cannot account for;
 - writes one JSON line per operation to the operations log: the capacity the
   backend reported, the capacity DynamoDB's documented rules give for the same
   items (``system.dynamodb_capacity``), the bytes read or written, and the Lambda
@@ -27,6 +30,7 @@ from system.dynamodb_capacity import READ_OPERATIONS, item_size, modelled_capaci
 from system.local.capacity import CapacityGovernor
 from system.local.faults import Faults
 from system.local.lambda_runtime.worker import INVOCATION_HEADER, ROUTE_HEADER
+from system.local.processes import LOOPBACK
 
 log = logging.getLogger("chat_harness.dynamodb")
 
@@ -37,6 +41,7 @@ _THROTTLED = {
     "message": "The level of configured provisioned throughput for the table was exceeded. "
                "Consider increasing your provisioning level with the UpdateTable API.",
 }
+_UNREADABLE = {"__type": "com.amazon.coral.service#SerializationException"}
 _SINGLE_ITEM_WRITES = {"PutItem", "UpdateItem", "DeleteItem"}
 # (known, item) for a call that needs no stored item looked up.
 _NOTHING_STORED: tuple[bool, dict | None] = (True, None)
@@ -50,11 +55,13 @@ def tables_of(request: dict) -> list[str]:
     return [name for name in items if isinstance(name, str)] if isinstance(items, dict) else []
 
 
-def parse_json(body: bytes) -> dict:
+def parse_json(body: bytes) -> dict | None:
+    """The JSON object in a body ({} for an empty body or a JSON non-object), or None for
+    a body that is not JSON, or nests deeper than the parser goes."""
     try:
         document = json.loads(body or b"{}")
-    except ValueError:
-        return {}
+    except (ValueError, RecursionError):
+        return None
     return document if isinstance(document, dict) else {}
 
 
@@ -67,6 +74,12 @@ def measured_capacity(operation: str, response: dict) -> dict[str, dict[str, flo
         totals = measured.setdefault(entry["TableName"], {"read": 0.0, "write": 0.0})
         totals[kind] += float(entry.get("CapacityUnits", 0.0))
     return measured
+
+
+def _json_error(document: dict) -> web.Response:
+    """A DynamoDB error as its JSON protocol carries it: HTTP 400, the type in ``__type``."""
+    return web.Response(status=400, text=json.dumps(document),
+                        content_type="application/x-amz-json-1.0")
 
 
 def items_read(response: dict) -> list[dict]:
@@ -92,16 +105,20 @@ class DynamoDBProxy:
         app.router.add_route("*", "/{tail:.*}", self._forward)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
 
-    async def start(self, host: str) -> str:
+    async def start(self) -> str:
+        """Listen on loopback, for the Lambda workers only; the proxy's URL."""
         self._session = ClientSession(auto_decompress=False)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, host, 0, backlog=1024)
+        site = web.TCPSite(self._runner, LOOPBACK, 0, backlog=1024)
         await site.start()
-        return f"http://{host}:{self._runner.addresses[0][1]}"
+        return f"http://{LOOPBACK}:{self._runner.addresses[0][1]}"
 
     async def _forward(self, request: web.Request) -> web.Response:
         body = await request.read()
         document = parse_json(body)
+        if document is None:
+            log.info("refused a request body that is not JSON (%d bytes)", len(body))
+            return _json_error(_UNREADABLE)
         operation = request.headers.get("X-Amz-Target", "").removeprefix(_TARGET_PREFIX)
         tables = tables_of(document)
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP}
@@ -115,8 +132,7 @@ class DynamoDBProxy:
         if throttled_by is not None:
             log.info("throttled %s on %s (%s)", operation, tables, throttled_by)
             self._record({"op": operation, **origin, "tables": tables, "throttled": throttled_by})
-            return web.Response(status=400, text=json.dumps(_THROTTLED),
-                                content_type="application/x-amz-json-1.0")
+            return _json_error(_THROTTLED)
 
         before = (await self._stored_item(document, headers)
                   if operation in _SINGLE_ITEM_WRITES else _NOTHING_STORED)
@@ -127,7 +143,7 @@ class DynamoDBProxy:
                              if k.lower() not in _HOP_BY_HOP}
             status = answer.status
         if tables:
-            await self._observe(operation, document, status, parse_json(payload), before,
+            await self._observe(operation, document, status, parse_json(payload) or {}, before,
                                 headers, origin)
         return web.Response(status=status, body=payload, headers=reply_headers)
 
@@ -178,7 +194,7 @@ class DynamoDBProxy:
                 headers={**headers, "X-Amz-Target": _TARGET_PREFIX + "GetItem"}) as answer:
             if answer.status != 200:
                 return False, None
-            return True, parse_json(await answer.read()).get("Item")
+            return True, (parse_json(await answer.read()) or {}).get("Item")
 
     def _record(self, entry: dict) -> None:
         self._log.write(json.dumps({"t": round(time.time(), 4), **entry}) + "\n")

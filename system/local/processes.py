@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import os
 import resource
 import signal
 import socket
 import sys
 
 _PR_SET_PDEATHSIG = 1
+# Where every server of the local stack listens unless told otherwise.
+LOOPBACK = "127.0.0.1"
 
 
 def die_with_parent() -> None:
@@ -16,6 +20,14 @@ def die_with_parent() -> None:
     so even a SIGKILLed stack leaves no DynamoDB or worker process behind."""
     if sys.platform.startswith("linux"):
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def kill_process_group(leader_pid: int) -> None:
+    """SIGKILL the process group led by a child started with ``start_new_session=True``:
+    the child and whatever it started, so nothing it left running survives it. A group
+    already gone (or a pid since reused outside our reach) is left alone."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(leader_pid, signal.SIGKILL)
 
 
 def raise_open_file_limit(needed: int) -> int:
@@ -29,7 +41,7 @@ def raise_open_file_limit(needed: int) -> int:
     return target
 
 
-def free_port(host: str = "127.0.0.1") -> int:
+def free_port(host: str = LOOPBACK) -> int:
     """A port the OS just handed out, for servers that cannot bind port 0 themselves."""
     with socket.socket() as probe:
         probe.bind((host, 0))

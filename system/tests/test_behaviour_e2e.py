@@ -11,6 +11,7 @@ import websockets
 from websockets.exceptions import InvalidStatus
 
 from system.apigateway_quotas import FRAME_BYTES, MESSAGE_BYTES
+from system.local.lambda_runtime.pool import LINE_LIMIT
 
 
 def url(stack, query: str = "") -> str:
@@ -104,6 +105,16 @@ async def test_handler_error_or_timeout_is_internal_server_error(behaviour_stack
     await client.send({"action": action})
     frame = await client.frame_where(lambda f: f.get("message") == "Internal server error")
     assert set(frame) == {"message", "connectionId", "requestId"}
+
+
+async def test_an_oversize_answer_is_internal_server_error_and_the_function_recovers(
+        behaviour_stack, clients):
+    """The environment that answered past the line limit is discarded; a fresh one serves."""
+    client = await clients(url(behaviour_stack))
+    await client.send({"action": "sized", "bytes": LINE_LIMIT + 1})
+    await client.frame_where(lambda f: f.get("message") == "Internal server error")
+    await client.send({"action": "sized", "bytes": 1})
+    assert (await client.frame_where(lambda f: "size" in f)) == {"size": 1, "padding": "x"}
 
 
 async def test_only_routes_with_a_route_response_answer(behaviour_stack, clients):

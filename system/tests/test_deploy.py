@@ -25,18 +25,17 @@ from system.aws.deployer_policy import allowed_actions, deployer_policy
 from system.aws.errors import AwsError, iam_action
 from system.aws.stage import TAG_KEY, Stage
 from system.provision import Capacity
-from system.routes import DEFAULT_ROUTES_FILE, load_routes
+from system.routes import DEFAULT_ROUTES_FILE, load_routes, write_routes_variant
 from system.tests.moto_aws import ACCOUNT, REGION
 
 
 @pytest.fixture
 def two_way_routes(tmp_path) -> Path:
     """The chat's routes with sendmessage two-way, so a route response is made."""
-    text = DEFAULT_ROUTES_FILE.read_text().replace("route_response = false",
-                                                   "route_response = true")
-    path = tmp_path / "routes.toml"
-    path.write_text(text)
-    return path
+    def two_way(document: dict) -> None:
+        document["routes"]["sendmessage"]["route_response"] = True
+
+    return write_routes_variant(tmp_path / "routes.toml", two_way)
 
 
 def options(stage: str = "dev", **kwargs) -> DeployOptions:

@@ -17,7 +17,7 @@ import pytest
 
 from system.aws.package import RUNTIME_PACKAGES, package_function
 from system.local.stack_fixtures import stack_fixture
-from system.routes import DEFAULT_ROUTES_FILE, load_routes
+from system.routes import DEFAULT_ROUTES_FILE, load_routes, write_routes_variant
 
 CHAT = load_routes(DEFAULT_ROUTES_FILE)
 
@@ -27,12 +27,15 @@ def unpacked(tmp_path_factory) -> Path:
     """Each function's zip unpacked into a folder of its own, and a routes file (the chat's
     own, but for the code folders) pointing into them."""
     root = tmp_path_factory.mktemp("artifact")
-    text = DEFAULT_ROUTES_FILE.read_text()
     for name, spec in CHAT.functions.items():
         with zipfile.ZipFile(io.BytesIO(package_function(spec).zip_bytes)) as archive:
             archive.extractall(root / name)
-        text = text.replace(f"[functions.{name}]\n", f'[functions.{name}]\ncode = "{name}"\n')
-    (root / "routes.toml").write_text(text)
+
+    def code_in_the_zips(document: dict) -> None:
+        for name, function in document["functions"].items():
+            function["code"] = str(root / name)
+
+    write_routes_variant(root / "routes.toml", code_in_the_zips)
     return root
 
 

@@ -4,8 +4,12 @@ import json
 
 import pytest
 
-from system.local.apigateway.integration import connect_status, route_reply
-from system.local.lambda_runtime.outcome import Outcome
+from system.local.apigateway.integration import (
+    connect_refusal_body,
+    connect_status,
+    route_reply,
+)
+from system.local.lambda_runtime.outcome import Outcome, throttled
 
 
 def ok(result):
@@ -14,6 +18,7 @@ def ok(result):
 
 CRASH = Outcome("rid", 1.0, error={"errorType": "RuntimeError", "errorMessage": "boom"})
 TIMEOUT = Outcome("rid", 3000.0, error={"errorType": "TimedOut", "errorMessage": "Task timed out"})
+THROTTLE = throttled("rid")
 
 
 @pytest.mark.parametrize("result", [{"statusCode": 200}, {"statusCode": 204}, None, "ok", {}])
@@ -32,7 +37,22 @@ def test_connect_crash_is_502(outcome):
     assert connect_status(outcome) == 502
 
 
-@pytest.mark.parametrize("outcome", [CRASH, TIMEOUT])
+@pytest.mark.parametrize("outcome, body", [
+    (CRASH, '{"message": "Internal server error"}'),
+    (THROTTLE, '{"message": "Internal server error"}'),
+    (ok({"statusCode": 401}), ""),
+])
+def test_a_refused_handshake_says_internal_error_only_where_the_integration_failed(outcome,
+                                                                                   body):
+    assert connect_refusal_body(outcome) == body
+
+
+def test_connect_throttled_is_500():
+    """The Lambda API rejected the invocation: 500, where a function that failed gets 502."""
+    assert connect_status(THROTTLE) == 500
+
+
+@pytest.mark.parametrize("outcome", [CRASH, TIMEOUT, THROTTLE])
 def test_errors_always_reach_the_sender(outcome):
     for has_route_response in (False, True):
         frame = json.loads(route_reply(outcome, has_route_response, "cid=", "req="))

@@ -1,18 +1,26 @@
-"""The Lambda runtime emulation on its own: warm reuse, concurrency, timeouts, errors, logs."""
+"""The Lambda runtime emulation on its own: warm reuse, concurrency, throttling, timeouts,
+errors, environments that fail, logs."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
 from pathlib import Path
 
 import pytest
 
 from system.local.lambda_runtime.logs import FunctionLogs
-from system.local.lambda_runtime.pool import LambdaRuntime
+from system.local.lambda_runtime.outcome import THROTTLED, exit_error, response_too_large
+from system.local.lambda_runtime.pool import LINE_LIMIT, LambdaRuntime
+from system.local.lambda_runtime.worker import LOG_EVENT_BYTES, CappedLog
 from system.routes import FunctionSpec
 
 PROBES = Path(__file__).parent / "handlers"
+CONCURRENCY = 2
+# Bounds only a wait that would otherwise hang a failing test; no timing is asserted.
+HANG_GUARD_S = 30
 
 
 def spec(name: str, handler: str, **kwargs) -> FunctionSpec:
@@ -28,11 +36,64 @@ async def runtime(tmp_path):
         spec("Crash", "runtime_probe.crash"),
         spec("NotJson", "runtime_probe.not_json"),
         spec("Broken", "broken_probe.handler"),
+        spec("Blocked", "runtime_probe.blocked"),
+        spec("Orphan", "runtime_probe.leave_a_child", timeout_s=1.0),
+        spec("Sized", "runtime_probe.sized"),
+        spec("Flood", "runtime_probe.flood"),
     ]
     runtime = LambdaRuntime({s.name: s for s in specs}, "eu-west-1", {"STACK": "local"},
-                            concurrency=2, logs=FunctionLogs(tmp_path / "logs", tmp_path / "m.jsonl"))
+                            concurrency=CONCURRENCY,
+                            logs=FunctionLogs(tmp_path / "logs", tmp_path / "m.jsonl"))
     yield runtime
     await runtime.stop()
+
+
+class Rendezvous:
+    """A loopback port where probe handlers report that they run by connecting; the test
+    holds each connection (a Blocked invocation waits until it is closed)."""
+
+    def __init__(self) -> None:
+        self._arrivals: asyncio.Queue = asyncio.Queue()
+        self._held: list[asyncio.StreamWriter] = []
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._arrive, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def _arrive(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._held.append(writer)
+        await self._arrivals.put(reader)
+
+    async def arrival(self) -> asyncio.StreamReader:
+        """The next handler to connect (its invocation is running)."""
+        return await asyncio.wait_for(self._arrivals.get(), HANG_GUARD_S)
+
+    def release(self) -> None:
+        """Hang up on every handler that connected."""
+        for writer in self._held:
+            writer.close()
+
+    async def stop(self) -> None:
+        self.release()
+        self._server.close()
+        await self._server.wait_closed()
+
+
+@pytest.fixture
+async def rendezvous():
+    meeting = Rendezvous()
+    await meeting.start()
+    yield meeting
+    await meeting.stop()
+
+
+async def hold_every_environment(runtime, rendezvous) -> list[asyncio.Task]:
+    """Blocked invocations on all of the function's concurrency, returned once they run."""
+    held = [asyncio.create_task(runtime.invoke("Blocked", {"port": rendezvous.port}))
+            for _ in range(CONCURRENCY)]
+    for _ in held:
+        await rendezvous.arrival()
+    return held
 
 
 async def test_environment_is_imported_once_and_reused(runtime):
@@ -47,7 +108,7 @@ async def test_environment_is_imported_once_and_reused(runtime):
 async def test_concurrency_is_limited_per_function(runtime):
     outcomes = await asyncio.gather(*(runtime.invoke("Hold", {"seconds": 0.3}) for _ in range(5)))
     assert all(not o.failed for o in outcomes)
-    assert len({o.result["pid"] for o in outcomes}) == 2
+    assert len({o.result["pid"] for o in outcomes}) == CONCURRENCY
 
 
 async def test_timeout_kills_the_environment(runtime):
@@ -89,3 +150,116 @@ async def test_an_invocation_outlives_a_caller_that_stops_waiting(runtime, tmp_p
     await runtime.stop()  # waits for what is still running
     log = (tmp_path / "logs" / "Hold.log").read_text()
     assert log.count("REPORT RequestId") == 1 and "Task timed out" not in log
+
+
+async def test_invocations_beyond_the_queue_limit_are_throttled(runtime, rendezvous, caplog):
+    held = await hold_every_environment(runtime, rendezvous)
+    limit = runtime.functions["Blocked"].queue_limit
+    queued = [asyncio.create_task(runtime.invoke("Blocked", {})) for _ in range(limit)]
+    # Tasks start in the order they were made: the queue is full when this one asks.
+    throttled = await asyncio.wait_for(runtime.invoke("Blocked", {}), HANG_GUARD_S)
+    assert throttled.status_code == THROTTLED and throttled.rejected
+    assert throttled.error["errorType"] == "TooManyRequestsException"
+    assert throttled.error["errorMessage"] == "Rate Exceeded."
+    assert [r.getMessage() for r in caplog.records if "throttled" in r.getMessage()] == [
+        f"Blocked throttled: {limit} invocations already wait for an environment (queue limit)"]
+    rendezvous.release()
+    outcomes = await asyncio.gather(*held, *queued)
+    assert not any(o.failed for o in outcomes)
+
+
+@pytest.mark.parametrize("caller", ["start_within", "timeout"])
+async def test_an_invocation_not_started_when_its_caller_gives_up_never_runs(
+        runtime, rendezvous, tmp_path, caller):
+    held = await hold_every_environment(runtime, rendezvous)
+    late = {"touch": str(tmp_path / "late")}
+    if caller == "start_within":
+        assert (await runtime.invoke("Blocked", late, start_within=0)).status_code == THROTTLED
+    else:
+        with pytest.raises(TimeoutError):  # the environments are held: it cannot start
+            await asyncio.wait_for(runtime.invoke("Blocked", late), 0.1)
+    rendezvous.release()
+    await asyncio.gather(*held)
+    control = await runtime.invoke("Blocked", {"touch": str(tmp_path / "control")})
+    await runtime.stop()  # waits for whatever is still running
+    assert not control.failed and (tmp_path / "control").exists()
+    assert not (tmp_path / "late").exists()
+
+
+async def killed(pid: int) -> None:
+    """SIGKILL ``pid``; return once it has exited (its pidfd turns readable)."""
+    loop = asyncio.get_running_loop()
+    exited = loop.create_future()
+    pidfd = os.pidfd_open(pid)
+    try:
+        loop.add_reader(pidfd, lambda: exited.done() or exited.set_result(None))
+        os.kill(pid, signal.SIGKILL)
+        await asyncio.wait_for(exited, HANG_GUARD_S)
+    finally:
+        loop.remove_reader(pidfd)
+        os.close(pidfd)
+
+
+@pytest.mark.skipif(not hasattr(os, "pidfd_open"), reason="sees the kill through a pidfd")
+async def test_an_environment_killed_while_idle_is_replaced(runtime, caplog):
+    before = await runtime.invoke("Pid", {})
+    await killed(before.result["pid"])
+    after = await runtime.invoke("Pid", {})
+    assert not after.failed and after.result["pid"] != before.result["pid"]
+    [line] = [r.getMessage() for r in caplog.records if "found dead" in r.getMessage()]
+    assert line == (f"Pid: environment (pid {before.result['pid']}) found dead while idle, "
+                    f"discarded: Runtime exited with error: signal: killed")
+
+
+async def test_an_answer_over_the_line_limit_is_refused_and_its_environment_replaced(runtime):
+    before = await runtime.invoke("Sized", {})
+    oversize = await runtime.invoke("Sized", {"bytes": LINE_LIMIT + 1})
+    assert oversize.error == response_too_large() and not oversize.rejected
+    after = await runtime.invoke("Sized", {"bytes": 1})
+    assert after.result == {"pid": after.result["pid"], "padding": "x"}
+    assert after.result["pid"] != before.result["pid"]
+
+
+async def test_an_environment_that_dies_mid_invocation_is_an_exit_error(runtime):
+    died = await runtime.invoke("Pid", {"die": True})
+    assert died.error == {"errorType": "Runtime.ExitError", "errorMessage":
+                          f"RequestId: {died.request_id} Error: Runtime exited with error: "
+                          f"signal: killed"}
+    assert not (await runtime.invoke("Pid", {})).failed
+
+
+def test_an_exit_status_is_worded_as_lambda_words_it():
+    assert exit_error(1, None) == {"errorType": "Runtime.ExitError",
+                                   "errorMessage": "Runtime exited with error: exit status 1"}
+
+
+async def test_a_timeout_kills_what_the_handler_started(runtime, rendezvous):
+    invocation = asyncio.create_task(runtime.invoke("Orphan", {"port": rendezvous.port}))
+    child_line = await rendezvous.arrival()  # held open by the child alone
+    child = int(await child_line.readline())
+    assert (await invocation).error["errorType"] == "TimedOut"
+    try:
+        assert await asyncio.wait_for(child_line.read(), HANG_GUARD_S) == b""  # it is gone
+    except TimeoutError:
+        os.kill(child, signal.SIGKILL)
+        raise
+
+
+async def test_a_handler_printing_megabytes_leaves_a_capped_log(runtime, tmp_path):
+    outcome = await runtime.invoke("Flood", {})
+    assert outcome.result == "done"
+    log = (tmp_path / "logs" / "Flood.log").read_text()
+    assert LOG_EVENT_BYTES < len(log) < 2 * LOG_EVENT_BYTES
+    assert "[log truncated: " in log and f"REPORT RequestId: {outcome.request_id}" in log
+
+
+def test_the_capped_log_keeps_whole_characters_and_says_what_it_dropped():
+    log = CappedLog(limit=5)
+    log.write("ab\u20ac")  # 2 + 3 bytes: just fits
+    log.write("cd")
+    log.write("\u20ac")
+    assert log.getvalue() == ("ab\u20ac\n[log truncated: 3 more characters dropped; a CloudWatch "
+                              f"Logs event holds at most {LOG_EVENT_BYTES} bytes]\n")
+    split = CappedLog(limit=4)
+    split.write("ab\u20ac")  # the euro sign does not fit whole
+    assert split.getvalue().startswith("ab\n[log truncated: 1 more characters dropped")

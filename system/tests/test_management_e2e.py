@@ -1,11 +1,8 @@
-"""@connections through boto3's own apigatewaymanagementapi client, over HTTPS."""
+"""@connections through boto3's own apigatewaymanagementapi client, over HTTPS, signed with
+the stack's credentials (what else is refused: test_security_e2e.py)."""
 
 from __future__ import annotations
 
-import asyncio
-import ssl
-import urllib.error
-import urllib.request
 from datetime import UTC, datetime
 
 import pytest
@@ -72,20 +69,6 @@ def test_malformed_connection_id_is_400(management):
         management.post_to_connection(ConnectionId="not-an-id", Data=b"x")
     assert raised.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
     assert raised.value.response["Error"]["Code"] == "BadRequestException"
-
-
-async def test_unsigned_request_is_403(chat_stack, clients):
-    a = await clients(chat_stack.file.websocket_url)
-    url = f"{chat_stack.file.management_endpoint}/@connections/{await a.whoami()}"
-    context = ssl.create_default_context(cafile=chat_stack.file.ca_bundle)
-    request = urllib.request.Request(url, data=b"x", method="POST")
-    with pytest.raises(urllib.error.HTTPError) as raised:
-        await asyncio.to_thread(urllib.request.urlopen, request, context=context, timeout=10)
-    assert raised.value.code == 403
-    assert raised.value.headers["x-amzn-ErrorType"] == "ForbiddenException"
-    await asyncio.to_thread(chat_stack.wait_for_output, "refused unsigned @connections POST")
-    await a.whoami()  # a frame sent before this answer would be in the inbox by now
-    assert "x" not in a.inbox
 
 
 async def test_delete_closes_with_1000_and_the_id_is_gone(chat_stack, clients, management):

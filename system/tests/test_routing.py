@@ -26,6 +26,14 @@ def test_anything_else_goes_to_default(body):
     assert route_for(body, KEYS, ACTION) == DEFAULT_ROUTE
 
 
+@pytest.mark.parametrize("body", ["[" * 30_000, '{"action":' * 3_000])
+def test_a_body_nested_too_deep_to_evaluate_goes_to_default(body):
+    """One 32 KB frame, nested deeper than the JSON parser recurses: AWS selects
+    $default for a body it cannot evaluate, as for one that is not JSON."""
+    assert route_for(body, KEYS, ACTION) == DEFAULT_ROUTE
+    assert route_for(body, {"sendmessage"}, ACTION) is None
+
+
 def test_non_string_values_are_stringified():
     assert route_for('{"action":42}', KEYS, ACTION) == "42"
     assert route_for('{"action":true}', KEYS, ACTION) == "true"

@@ -1,5 +1,6 @@
-"""The data plane's side of @connections, with stand-in sockets: it sends what the
-registry allows, and a socket that is closing gets nothing and answers 410."""
+"""The data plane: its side of @connections, with stand-in sockets (it sends what the
+registry allows, and a socket that is closing gets nothing and answers 410), and hostile
+messages on a real stack, which reach a route and close nothing."""
 
 from __future__ import annotations
 
@@ -13,10 +14,18 @@ from system.local.apigateway.websocket_server import WebSocketApi
 from system.local.faults import Faults
 
 
+class StandInTransport:
+    """What WebSocketApi asks of a socket's transport before a post: is it closing?"""
+
+    def is_closing(self) -> bool:
+        return False
+
+
 class StandInSocket:
     """What WebSocketApi uses of a ``websockets`` server connection to post to it."""
 
     def __init__(self, state: SocketState = SocketState.OPEN, lost: bool = False) -> None:
+        self.transport = StandInTransport()
         self.state = state
         self.lost = lost  # the connection goes while a frame is being sent
         self.sent: list[str | bytes] = []
@@ -65,3 +74,14 @@ async def test_a_send_that_finds_the_socket_gone_answers_410_and_so_does_the_nex
     socket.lost = False  # the registry now knows: no second send is tried
     assert (await api.post(connection_id, b"y")).status == 410
     assert socket.sent == []
+
+
+async def test_a_message_nested_too_deep_to_route_reaches_default_and_the_chat_goes_on(
+        chat_stack, clients):
+    """30,000 × '[' fits one 32 KB frame and nests deeper than the JSON parser recurses:
+    AWS selects $default for a body it cannot evaluate, and the connection stays open."""
+    client = await clients(chat_stack.file.websocket_url)
+    await client.send("[" * 30_000)
+    await client.frame_where(lambda f: f.get("error") == "Invalid request")
+    await client.send({"action": "sendmessage", "message": "still here"})
+    await client.frame_where(lambda f: f.get("type") == "chat" and f.get("text") == "still here")

@@ -16,7 +16,6 @@ not open.
 from __future__ import annotations
 
 import enum
-import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -128,22 +127,24 @@ class ConnectionRegistry:
             return _gone(connection_id)
         return connection
 
-    def post(self, connection_id: str, data_bytes: int, now_ms: int) -> Answer:
-        """May ``data_bytes`` be delivered to ``connection_id``? 200 means send them now.
-
-        A message sent to the client counts as activity at ``now_ms``: it keeps the
-        connection from idling, as the client's own messages do.
-        """
+    def post(self, connection_id: str, data_bytes: int) -> Answer:
+        """May ``data_bytes`` be sent to ``connection_id``? 200 means send them now; the
+        answer stays 200 only if ``delivered`` follows."""
         if (too_large := payload_refusal(data_bytes)) is not None:
             return too_large
         checked = self._check(connection_id)
-        if isinstance(checked, Answer):
-            return checked
-        checked.last_active_at_ms = now_ms
+        return checked if isinstance(checked, Answer) else Answer(200)
+
+    def delivered(self, connection_id: str, now_ms: int) -> Answer:
+        """The message went out: activity at ``now_ms``, which keeps the connection from
+        idling as the client's own messages do. A delivery attempt that sent nothing
+        (``undelivered``) is not activity."""
+        self.touch(connection_id, now_ms)
         return Answer(200)
 
     def undelivered(self, connection_id: str) -> Answer:
-        """A send the registry allowed found the socket closing: 410, nothing delivered."""
+        """A send the registry allowed did not go out (the socket was closing, or the
+        client stopped reading and was disconnected): 410, nothing delivered."""
         self.closing(connection_id)
         return _gone(connection_id)
 
@@ -167,19 +168,3 @@ class ConnectionRegistry:
             return checked
         checked.state = State.CLOSING
         return Answer(204)
-
-
-_SIGV4 = re.compile(
-    r"AWS4-HMAC-SHA256 Credential=[^/]+/\d{8}/[a-z0-9-]+/execute-api/aws4_request,\s*"
-    r"SignedHeaders=[^,]+,\s*Signature=[0-9a-f]{64}"
-)
-
-
-def authorize(authorization: str | None) -> Answer | None:
-    """None when the request carries a SigV4 signature for execute-api; else AWS's 403.
-
-    The local stack has no IAM: the signature's form is checked, not its value.
-    """
-    if authorization and _SIGV4.fullmatch(authorization.strip()):
-        return None
-    return Answer.error(403, "ForbiddenException", "Missing Authentication Token")

@@ -1,10 +1,14 @@
 """What a client sees of a Lambda integration's outcome.
 
 AWS rules: $connect holds the upgrade until the integration returns; a non-2xx
-statusCode refuses the handshake with that status; an integration error gives
-502. For messages, a route is one-way unless it has a $default route response,
-in which case the function's ``body`` is sent back to the sender; an error or
-timeout always sends ``{"message": "Internal server error", ...}``.
+statusCode refuses the handshake with that status. API Gateway treats invocation
+and function errors alike as internal errors, with one difference of status
+(Lambda Developer Guide, "Handling Lambda errors with an API Gateway API"): an
+invocation the Lambda API rejects (a throttle) gives 500, a function that ran and
+failed (or answered in the wrong format) 502. For messages, a route is one-way
+unless it has a $default route response, in which case the function's ``body``
+is sent back to the sender; any error, throttle or timeout always sends
+``{"message": "Internal server error", ...}``.
 """
 
 from __future__ import annotations
@@ -13,11 +17,15 @@ import json
 
 from system.local.lambda_runtime.outcome import Outcome
 
+INTERNAL_SERVER_ERROR = 500
 BAD_GATEWAY = 502
+INTERNAL_ERROR_BODY = '{"message": "Internal server error"}'
 
 
 def connect_status(outcome: Outcome) -> int | None:
     """None accepts the handshake; otherwise the HTTP status that refuses it."""
+    if outcome.rejected:
+        return INTERNAL_SERVER_ERROR
     if outcome.failed:
         return BAD_GATEWAY
     result = outcome.result
@@ -30,6 +38,12 @@ def connect_status(outcome: Outcome) -> int | None:
     if 200 <= status < 300:
         return None
     return status if 100 <= status <= 599 else BAD_GATEWAY
+
+
+def connect_refusal_body(outcome: Outcome) -> str:
+    """The body of a refused handshake: API Gateway's internal error document where the
+    invocation failed or was rejected; empty where the function chose the status."""
+    return INTERNAL_ERROR_BODY if outcome.failed or outcome.rejected else ""
 
 
 def internal_error_frame(connection_id: str, request_id: str) -> str:

@@ -14,6 +14,9 @@ from system.apigateway_quotas import (
 )
 from system.local.apigateway.closes import GOING_AWAY, Close
 
+# Bytes queued to one client beyond which a send waits for it to read.
+OUTBOUND_BUFFER_BYTES = 2**20
+
 
 @dataclass(frozen=True)
 class ApiLimits:
@@ -24,10 +27,15 @@ class ApiLimits:
     idle_timeout_s: float = IDLE_TIMEOUT_SECONDS
     max_duration_s: float = MAX_DURATION_SECONDS
     new_connections_per_s: float = NEW_CONNECTIONS_PER_SECOND
+    # A client that stops reading: how long a message to it may wait for the connection's
+    # outbound buffer (OUTBOUND_BUFFER_BYTES) to drain before the client is disconnected.
+    # AWS documents no figure; bounded, so that @connections answers in bounded time and a
+    # broadcast is not held past a 3 s Lambda timeout by one reader.
+    outbound_stall_s: float = 1.0
 
     def __post_init__(self) -> None:
         for name in ("frame_bytes", "message_bytes", "idle_timeout_s", "max_duration_s",
-                     "new_connections_per_s"):
+                     "new_connections_per_s", "outbound_stall_s"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
 

@@ -1,6 +1,8 @@
 """The @connections management API over HTTPS (aiohttp), as boto3's
 ``apigatewaymanagementapi`` client calls it: ``{POST,GET,DELETE}
-/{stage}/@connections/{connectionId}``, SigV4-signed.
+/{stage}/@connections/{connectionId}``, SigV4-signed with the stack's own credentials
+(checked by ``signatures.signature_refusal``; anything else is refused 403 as AWS
+refuses it).
 
 Answers come from ``ConnectionRegistry`` (through ``WebSocketApi``, which owns
 the sockets); this module only parses requests and renders responses, with
@@ -8,26 +10,35 @@ AWS's ``x-amzn-ErrorType`` header so that boto3 raises ``GoneException``,
 ``PayloadTooLargeException`` and ``ForbiddenException``.
 
 Under ``/@harness/`` the same server offers the harness's control API (local
-stacks only): ``faults`` (GET, POST, DELETE) and ``drop/{connectionId}`` (POST).
+stacks only): ``faults`` (GET, POST, DELETE) and ``drop/{connectionId}`` (POST), for
+loopback clients only, wherever the server listens, and only to requests carrying the
+stack's control token as ``Authorization: Bearer <token>``.
 """
 
 from __future__ import annotations
 
+import hmac
+import ipaddress
 import json
 import logging
 import ssl
 import uuid
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 
 from aiohttp import web
 
 from system.apigateway_quotas import MANAGEMENT_PAYLOAD_BYTES
-from system.local.apigateway.connections import Answer, authorize, payload_refusal
+from system.local.apigateway.connections import Answer, payload_refusal
+from system.local.apigateway.signatures import SignedRequest, signature_refusal
 from system.local.apigateway.websocket_server import WebSocketApi
-from system.local.faults import POST_FAILURES, FaultError
+from system.local.faults import POST_FAILURES, FaultError, fault_document
 
 log = logging.getLogger("chat_harness.apigateway")
 
 _API_KEY = web.AppKey("api", WebSocketApi)
+_SECRET_KEYS = web.AppKey("secret_keys", Mapping)
+_CONTROL_TOKEN = web.AppKey("control_token", str)
 
 
 def _render(answer: Answer) -> web.Response:
@@ -41,16 +52,36 @@ def _render(answer: Answer) -> web.Response:
 
 
 CONTROL_PREFIX = "/@harness/"
+CONTROL_TOKEN_REQUIRED = ("the control endpoint needs the stack file's control_token, "
+                          "sent as 'Authorization: Bearer <control_token>'")
+
+
+async def _signature_refusal(request: web.Request) -> Answer | None:
+    if (request.content_length or 0) > request.client_max_size:
+        # A body this server does not read cannot be verified; it is over 128 KB anyway.
+        return payload_refusal(request.content_length)
+    signed = SignedRequest(request.method, f"https://{request.host}{request.raw_path}",
+                           request.headers, await request.read())
+    return signature_refusal(signed, request.app[_SECRET_KEYS], datetime.now(UTC))
+
+
+def _has_control_token(request: web.Request) -> bool:
+    presented = request.headers.get("Authorization", "").encode(errors="replace")
+    return hmac.compare_digest(presented, f"Bearer {request.app[_CONTROL_TOKEN]}".encode())
 
 
 @web.middleware
-async def _signed_only(request: web.Request, handler):
-    if request.path.startswith(CONTROL_PREFIX):  # the harness's own API, not AWS's
-        return await handler(request)
-    refusal = authorize(request.headers.get("Authorization"))
-    if refusal is not None:
-        log.warning("refused unsigned @connections %s %s from %s", request.method,
-                    request.path, request.remote)
+async def _authenticated(request: web.Request, handler):
+    """@connections serves only requests signed with the stack's credentials, as AWS's
+    IAM authorisation does; the harness's own control API only those with its token."""
+    if request.path.startswith(CONTROL_PREFIX):
+        if not _has_control_token(request):
+            log.warning("refused control %s %s from %s: no or wrong control token",
+                        request.method, request.path, request.remote)
+            return web.json_response({"message": CONTROL_TOKEN_REQUIRED}, status=403)
+    elif (refusal := await _signature_refusal(request)) is not None:
+        log.warning("refused @connections %s %s from %s: %s", request.method, request.path,
+                    request.remote, refusal.error_type)
         return _render(refusal)
     return await handler(request)
 
@@ -70,7 +101,7 @@ async def _post(request: web.Request) -> web.Response:
     if (status := api.faults.post_failure()) is not None:
         return _render(Answer.error(status, POST_FAILURES[status], "injected fault"))
     if (too_large := payload_refusal(request.content_length or 0)) is not None:
-        answer = too_large  # without reading the body
+        answer = too_large
     else:
         answer = await api.post(connection_id, await request.read())
     if answer.status not in (200, 410):
@@ -90,13 +121,30 @@ async def _delete(request: web.Request) -> web.Response:
     return _render(request.app[_API_KEY].delete(request.match_info["connection_id"]))
 
 
+def _refused_unless_loopback(request: web.Request) -> web.Response | None:
+    """403 for a control request from anywhere but this machine's loopback: a stack on a
+    network address exposes its chat, not its faults."""
+    try:
+        address = ipaddress.ip_address(request.remote or "")
+    except ValueError:
+        address = None
+    if address is not None and (getattr(address, "ipv4_mapped", None) or address).is_loopback:
+        return None
+    log.warning("refused control request %s %s from %s", request.method, request.path,
+                request.remote)
+    return web.json_response({"message": "the control API answers loopback clients only"},
+                             status=403)
+
+
 async def _faults(request: web.Request) -> web.Response:
     """GET the armed faults, POST JSON to arm more, DELETE to clear them all."""
+    if (refused := _refused_unless_loopback(request)) is not None:
+        return refused
     faults = request.app[_API_KEY].faults
     if request.method == "POST":
         try:
-            faults.arm(await request.json())
-        except (FaultError, ValueError, AttributeError) as error:
+            faults.arm(fault_document(await request.read()))
+        except FaultError as error:
             return web.json_response({"message": f"bad fault request: {error}"}, status=400)
         log.info("faults armed: %s", faults.state())
     elif request.method == "DELETE":
@@ -105,6 +153,8 @@ async def _faults(request: web.Request) -> web.Response:
 
 
 async def _drop(request: web.Request) -> web.Response:
+    if (refused := _refused_unless_loopback(request)) is not None:
+        return refused
     if request.app[_API_KEY].drop(request.match_info["connection_id"]):
         return web.Response(status=204)
     return web.json_response({"message": "no such open connection"}, status=404)
@@ -114,10 +164,16 @@ async def _unknown_path(request: web.Request) -> web.Response:
     return _render(Answer.error(403, "ForbiddenException", "Forbidden"))
 
 
-def management_app(api: WebSocketApi) -> web.Application:
+def management_app(api: WebSocketApi, secret_keys: Mapping[str, str],
+                   control_token: str) -> web.Application:
+    """``secret_keys``: access key id -> secret access key, the credentials @connections
+    accepts signatures of; ``control_token``: what the control API takes."""
     # Bodies over the 128 KB limit must reach _post to be answered 413 as AWS does.
-    app = web.Application(middlewares=[_signed_only], client_max_size=4 * MANAGEMENT_PAYLOAD_BYTES)
+    app = web.Application(middlewares=[_authenticated],
+                          client_max_size=4 * MANAGEMENT_PAYLOAD_BYTES)
     app[_API_KEY] = api
+    app[_SECRET_KEYS] = secret_keys
+    app[_CONTROL_TOKEN] = control_token
     path = "/{stage}/@connections/{connection_id}"
     app.router.add_post(path, _post)
     app.router.add_get(path, _get, allow_head=False)
@@ -129,17 +185,22 @@ def management_app(api: WebSocketApi) -> web.Application:
 
 
 class ManagementServer:
-    """Serves ``management_app`` on 127.0.0.1 over TLS (or plain HTTP without a context)."""
+    """Serves ``management_app`` over TLS (or plain HTTP without a context)."""
 
-    def __init__(self, api: WebSocketApi, tls: ssl.SSLContext | None) -> None:
-        self._runner = web.AppRunner(management_app(api), access_log=None, handle_signals=False)
+    def __init__(self, api: WebSocketApi, tls: ssl.SSLContext | None,
+                 secret_keys: Mapping[str, str], control_token: str) -> None:
+        self._runner = web.AppRunner(management_app(api, secret_keys, control_token),
+                                     access_log=None, handle_signals=False)
         self._tls = tls
 
-    async def start(self, host: str, port: int) -> int:
+    async def start(self, hosts: Sequence[str], port: int) -> int:
+        """Listen on each of ``hosts`` at one port (the first's choice where ``port`` is 0)."""
         await self._runner.setup()
-        site = web.TCPSite(self._runner, host, port, ssl_context=self._tls, backlog=1024)
-        await site.start()
-        return self._runner.addresses[0][1]
+        for host in hosts:
+            site = web.TCPSite(self._runner, host, port, ssl_context=self._tls, backlog=1024)
+            await site.start()
+            port = self._runner.addresses[0][1]
+        return port
 
     async def stop(self) -> None:
         await self._runner.cleanup()

@@ -2,8 +2,9 @@
 
 AWS rules: the expression (``$request.body.<path>``) is evaluated on JSON
 bodies only; the selected value is stringified and must equal a route key
-exactly; no match, a missing value or a non-JSON body selects ``$default``; with
-no ``$default`` route the client is told "Forbidden".
+exactly; no match, a missing value or a body that cannot be evaluated (not JSON, or
+JSON nested deeper than the parser goes) selects ``$default``; with no ``$default``
+route the client is told "Forbidden".
 """
 
 from __future__ import annotations
@@ -20,10 +21,11 @@ DISCONNECT_ROUTE = "$disconnect"
 
 
 def selected_value(body: str, path: tuple[str, ...]) -> str | None:
-    """The stringified value at ``path`` in a JSON body, or None."""
+    """The stringified value at ``path`` in a JSON body, or None where there is none or the
+    body cannot be evaluated: hostile nesting selects ``$default`` as garbage does."""
     try:
         value = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     for key in path:
         if not isinstance(value, dict) or key not in value:

@@ -33,8 +33,18 @@ from system.local.apigateway.connections import Answer, Connection, ConnectionRe
 from system.local.apigateway.events import Api, connect_event, disconnect_event, message_event
 from system.local.apigateway.handshake import handshake_refusal
 from system.local.apigateway.ids import new_request_id
-from system.local.apigateway.integration import connect_status, forbidden_frame, route_reply
-from system.local.apigateway.limits import ApiLimits, ConnectRateLimiter, close_deadline
+from system.local.apigateway.integration import (
+    connect_refusal_body,
+    connect_status,
+    forbidden_frame,
+    route_reply,
+)
+from system.local.apigateway.limits import (
+    OUTBOUND_BUFFER_BYTES,
+    ApiLimits,
+    ConnectRateLimiter,
+    close_deadline,
+)
 from system.local.apigateway.routing import (
     CONNECT_ROUTE,
     DISCONNECT_ROUTE,
@@ -86,7 +96,7 @@ class WebSocketApi:
             open_timeout=INTEGRATION_TIMEOUT_SECONDS + 10,
             max_size=(self.limits.message_bytes, self.limits.frame_bytes),
             max_queue=64,
-            write_limit=2**20,
+            write_limit=OUTBOUND_BUFFER_BYTES,
             server_header="chat-harness",
         )
         return self._server.sockets[0].getsockname()[1]
@@ -112,11 +122,16 @@ class WebSocketApi:
 
     async def _handshake(self, ws: ServerConnection, request: Request) -> Response | None:
         path, _, query = request.path.partition("?")
-        upgrade = request.headers.get("Upgrade")
-        if path == "/" and upgrade is None:
+        if (path, request.method, request.headers.get("Upgrade")) == ("/", "GET", None):
             page = WEB_CLIENT.read_text(encoding="utf-8").replace("__STAGE__", self.api.stage)
             return _html_response(ws, page.encode())
-        refusal = handshake_refusal(path, upgrade, self.api.stage, self._rate, time.monotonic())
+        # A request that is not a valid WebSocket handshake never reaches $connect;
+        # websockets' own check answers it (405, 505, 426, 400).
+        checked = ws.protocol.accept(request)
+        if checked.status_code != http.HTTPStatus.SWITCHING_PROTOCOLS:
+            log.warning("refused handshake for %s: %s", path, checked.status_code)
+            return checked
+        refusal = handshake_refusal(path, self.api.stage, self._rate, time.monotonic())
         if refusal is not None:
             log.warning("refused handshake for %s: %s %s", path, refusal.status, refusal.body)
             return ws.respond(refusal.status, refusal.body)
@@ -128,6 +143,8 @@ class WebSocketApi:
         try:
             refusal = await self._run_connect(ws, connection, request, query)
             accepted = refusal is None
+            if accepted and (hold := self.faults.connect_hold_s()):
+                await asyncio.sleep(hold)  # the fault: $connect has returned, 410 goes on
             return refusal
         finally:
             if accepted:
@@ -154,7 +171,7 @@ class WebSocketApi:
         if status is None:
             return None
         log.info("$connect refused %s with %s", connection.connection_id, status)
-        return ws.respond(status, "")
+        return ws.respond(status, connect_refusal_body(outcome))
 
     # -- an open connection ----------------------------------------------------------------
 
@@ -182,11 +199,13 @@ class WebSocketApi:
         await self._invoke(DISCONNECT_ROUTE, function, event)
 
     async def _invoke(self, route_key: str, function: str, event: dict) -> Outcome:
-        """Invoke a route's function, unless an armed fault makes it fail first."""
+        """Invoke a route's function, unless an armed fault makes it fail first. An
+        invocation that cannot start within the integration timeout is throttled."""
         if self.faults.handler_error(route_key):
             return Outcome(event["requestContext"]["requestId"], 0.0, error={
                 "errorType": "InjectedFault", "errorMessage": f"injected failure of {route_key}"})
-        return await self.runtime.invoke(function, event)
+        return await self.runtime.invoke(function, event,
+                                         start_within=INTEGRATION_TIMEOUT_SECONDS)
 
     async def _receive(self, ws: ServerConnection, connection: Connection) -> None:
         """Read messages until the client leaves or a quota (idle, duration) ends it."""
@@ -221,7 +240,8 @@ class WebSocketApi:
         route_key = route_for(body, self.routes.routes.keys(), self.routes.selection_path)
         if route_key is None:
             log.info("no route for a message from %s and no $default", connection.connection_id)
-            self._spawn(_send(ws, forbidden_frame(connection.connection_id, new_request_id())))
+            self._spawn(self._send(ws, connection.connection_id,
+                                   forbidden_frame(connection.connection_id, new_request_id())))
             return
         self._spawn(self._integrate(ws, connection, route_key, body))
 
@@ -233,26 +253,45 @@ class WebSocketApi:
         frame = route_reply(outcome, route.route_response, connection.connection_id,
                             event["requestContext"]["requestId"])
         if frame is not None:
-            await _send(ws, frame)
+            await self._send(ws, connection.connection_id, frame)
 
     # -- what @connections does to a socket ------------------------------------------------
 
     def _socket_seen(self, connection_id: str) -> ServerConnection | None:
         """The connection's socket, after telling the registry of a close the socket has
-        seen first (a close frame just read, a lost connection)."""
+        seen first (a close frame just read, a lost connection, a transport closing)."""
         ws = self.sockets.get(connection_id)
-        if ws is not None and ws.state is not SocketState.OPEN:
+        if ws is not None and (ws.state is not SocketState.OPEN or ws.transport.is_closing()):
             self.registry.closing(connection_id)
         return ws
 
+    async def _send(self, ws: ServerConnection, connection_id: str, frame: str | bytes) -> bool:
+        """Send one frame; False if it did not go out. A client that leaves more than
+        OUTBOUND_BUFFER_BYTES unread for ``outbound_stall_s`` is disconnected (no close
+        frame: it is not reading), and $disconnect follows as for any lost connection."""
+        try:
+            async with asyncio.timeout(self.limits.outbound_stall_s):
+                await ws.send(frame)
+            return True
+        except ConnectionClosed:
+            return False
+        except TimeoutError:
+            log.warning("disconnecting %s: it left %d bytes unread for %s s", connection_id,
+                        ws.transport.get_write_buffer_size(), self.limits.outbound_stall_s)
+            self.registry.closing(connection_id)
+            ws.transport.abort()
+            return False
+
     async def post(self, connection_id: str, data: bytes) -> Answer:
         """POST @connections/{id}: send ``data`` as one message where the registry says 200;
-        a send that finds the socket closing delivers nothing and answers 410."""
+        200 only once it went out, else 410 (nothing delivered)."""
         ws = self._socket_seen(connection_id)
-        answer = self.registry.post(connection_id, len(data), _now_ms())
-        if answer.status == 200 and (ws is None or not await _send(ws, _frame(data))):
-            answer = self.registry.undelivered(connection_id)
-        return answer
+        answer = self.registry.post(connection_id, len(data))
+        if answer.status != 200:
+            return answer
+        if ws is not None and await self._send(ws, connection_id, _frame(data)):
+            return self.registry.delivered(connection_id, _now_ms())
+        return self.registry.undelivered(connection_id)
 
     def describe(self, connection_id: str) -> Answer:
         """GET @connections/{id}."""
@@ -275,14 +314,6 @@ class WebSocketApi:
             return False
         ws.transport.abort()
         return True
-
-
-async def _send(ws: ServerConnection, frame: str | bytes) -> bool:
-    try:
-        await ws.send(frame)
-        return True
-    except ConnectionClosed:
-        return False
 
 
 def _frame(data: bytes) -> str | bytes:

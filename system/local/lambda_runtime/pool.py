@@ -1,16 +1,25 @@
-"""Warm Lambda worker processes per function, a concurrency limit and a timeout per call.
+"""Warm Lambda worker processes per function, a concurrency limit, a bounded queue and a
+timeout per call.
 
 As in Lambda: an execution environment imports the handler once (the init) and
 serves one invocation at a time, then waits warm for the next; a function runs
-at most ``concurrency`` environments at once (further invocations wait for a
-free one); an invocation that passes the function's timeout is ended by killing
-its environment ("Task timed out after 3.00 seconds"), and the next invocation
-gets a fresh one.
+at most ``concurrency`` environments at once. Lambda queues no synchronous
+invocation: one beyond the concurrency is throttled (429 TooManyRequestsException).
+A local stack runs a handful of environments where Lambda would run hundreds, so
+here an invocation may wait for one, but only while fewer than ``queue_limit``
+wait, only as long as its caller waits, and at most ``start_within`` seconds;
+otherwise it is throttled, and an invocation that has not started then never
+starts. An invocation that passes the function's timeout is ended by killing its
+environment ("Task timed out after 3.00 seconds") with everything the handler
+started (each environment leads its own process group). An environment that
+dies, busy or idle, fails its init, or answers what Lambda would refuse is
+discarded, and the next invocation gets a fresh one.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -21,14 +30,28 @@ from pathlib import Path
 
 import system
 from system.local.lambda_runtime.logs import FunctionLogs
-from system.local.lambda_runtime.outcome import Outcome
-from system.local.processes import die_with_parent
+from system.local.lambda_runtime.outcome import (
+    Outcome,
+    exit_error,
+    init_timed_out,
+    response_too_large,
+    throttled,
+    timed_out,
+    unknown_error,
+)
+from system.local.processes import die_with_parent, kill_process_group
 from system.routes import FunctionSpec
 
 log = logging.getLogger("chat_harness.lambda")
 
-# An event carries a message of up to 128 KB, JSON-escaped: allow long lines.
-_LINE_LIMIT = 8 * 1024 * 1024
+# An answer holds the handler's response and its log, which the worker caps at CloudWatch
+# Logs' 256 KB event: a longer line holds a response beyond Lambda's 6 MB, which Lambda
+# refuses (Function.ResponseSizeTooLarge).
+LINE_LIMIT = 8 * 1024 * 1024
+# Invocations that may wait for an environment, per unit of concurrency, unless configured:
+# a full queue drains within 4 function timeouts (12 s at Lambda's 3 s default), inside
+# API Gateway's 29 s integration timeout.
+QUEUE_PER_CONCURRENCY = 4
 # Run by path, with -P (no script folder on sys.path), so that, as in Lambda, the handler's
 # code alone decides what it imports: a code folder holding its own ``system`` package
 # (a deployment zip unpacked) is not shadowed by the harness's.
@@ -36,7 +59,8 @@ WORKER_SCRIPT = Path(__file__).resolve().with_name("worker.py")
 
 
 class EnvironmentFailed(Exception):
-    """An execution environment that failed its init or died: Lambda's error document."""
+    """An execution environment that failed its init, died, or answered what Lambda would
+    not accept: Lambda's error document for it."""
 
     def __init__(self, document: dict) -> None:
         super().__init__(document.get("errorMessage"))
@@ -44,59 +68,82 @@ class EnvironmentFailed(Exception):
 
 
 class _Worker:
-    """One execution environment: a child process speaking JSON lines."""
+    """One execution environment: a child process speaking JSON lines, leading its own
+    process group so that whatever the handler starts ends with it."""
 
     def __init__(self, process: asyncio.subprocess.Process) -> None:
         self.process = process
 
-    async def call(self, request: dict) -> dict:
-        self.process.stdin.write((json.dumps(request) + "\n").encode())
-        await self.process.stdin.drain()
-        return await self._answer()
+    async def send(self, request: dict) -> bool:
+        """Hand over an invocation; False if the process is gone (its exit seen, or its
+        stdin closed), so it never got it."""
+        stdin = self.process.stdin
+        if self.process.returncode is not None or stdin.is_closing():
+            return False
+        stdin.write((json.dumps(request) + "\n").encode())
+        try:
+            await stdin.drain()
+        except ConnectionError:
+            return False
+        return True
 
-    async def _answer(self) -> dict:
-        line = await self.process.stdout.readline()
+    async def answer(self, request_id: str | None) -> dict:
+        """The next answer line, or EnvironmentFailed with Lambda's document for what came
+        instead: the end of the process, a line over the limit, something not JSON."""
+        try:
+            line = await self.process.stdout.readline()
+        except ValueError:  # asyncio's StreamReader: a line over the limit, dropped
+            raise EnvironmentFailed(response_too_large()) from None
         if not line:
-            code = await self.process.wait()
-            raise EnvironmentFailed(
-                {"errorType": "Runtime.ExitError",
-                 "errorMessage": f"Runtime exited with error: exit status {code}"}
-            )
-        return json.loads(line)
-
-    async def stop(self) -> None:
-        if self.process.returncode is None:
-            self.process.stdin.close()
-            try:
-                await asyncio.wait_for(self.process.wait(), 2)
-            except TimeoutError:
-                self.kill()
-                await self.process.wait()
+            raise EnvironmentFailed(exit_error(await self.end(), request_id))
+        try:
+            document = json.loads(line)
+        except ValueError:
+            document = None
+        if not isinstance(document, dict):
+            raise EnvironmentFailed(unknown_error("the runtime answered a line that is not "
+                                                  "a JSON object"))
+        return document
 
     def kill(self) -> None:
+        kill_process_group(self.process.pid)
+
+    async def end(self) -> int:
+        """Kill the process group; the process's exit status (its own, if it had ended)."""
+        self.kill()
+        return await self.process.wait()
+
+    async def stop(self) -> None:
+        """Close its stdin, which ends the worker; past 2 s, or for what it left running,
+        kill the group."""
         if self.process.returncode is None:
-            self.process.kill()
+            self.process.stdin.close()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.process.wait(), 2)
+        await self.end()
 
 
 class FunctionWorkers:
     """The execution environments of one function."""
 
     def __init__(self, spec: FunctionSpec, environment: dict[str, str], concurrency: int,
-                 logs: FunctionLogs) -> None:
+                 queue_limit: int, logs: FunctionLogs) -> None:
         self.spec = spec
         self.environment = environment
+        self.queue_limit = queue_limit
         self.logs = logs
         self._slots = asyncio.Semaphore(concurrency)
+        self._waiting = 0
         self._idle: list[_Worker] = []
         self._all: set[_Worker] = set()
         self._stderr_tasks: set[asyncio.Task] = set()
 
-    async def _spawn(self) -> _Worker:
+    async def _spawn(self, request_id: str | None) -> _Worker:
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-P", str(WORKER_SCRIPT), self.spec.handler,
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE, env=self.environment, limit=_LINE_LIMIT,
-            preexec_fn=die_with_parent,
+            stderr=asyncio.subprocess.PIPE, env=self.environment, limit=LINE_LIMIT,
+            start_new_session=True, preexec_fn=die_with_parent,
         )
         worker = _Worker(process)
         self._all.add(worker)
@@ -104,7 +151,7 @@ class FunctionWorkers:
         self._stderr_tasks.add(task)
         task.add_done_callback(self._stderr_tasks.discard)
         try:
-            ready = await asyncio.wait_for(worker._answer(), self.spec.timeout_s + 10)
+            ready = await asyncio.wait_for(worker.answer(request_id), self.spec.timeout_s + 10)
         except (TimeoutError, EnvironmentFailed):
             self._discard(worker)
             raise
@@ -117,7 +164,15 @@ class FunctionWorkers:
 
     async def _relay_stderr(self, process: asyncio.subprocess.Process) -> None:
         """Output written below Python's sys.stdout (C code, subprocesses) is still log."""
-        while line := await process.stderr.readline():
+        while True:
+            try:
+                line = await process.stderr.readline()
+            except ValueError:  # over the line limit: asyncio dropped it
+                log.info("%s: (a line of output over %d bytes, dropped)", self.spec.name,
+                         LINE_LIMIT)
+                continue
+            if not line:
+                return
             log.info("%s: %s", self.spec.name, line.decode(errors="replace").rstrip())
 
     def _discard(self, worker: _Worker) -> None:
@@ -126,51 +181,94 @@ class FunctionWorkers:
 
     async def warm(self) -> None:
         async with self._slots:
-            self._idle.append(await self._spawn())
+            self._idle.append(await self._spawn(None))
 
-    async def invoke(self, event: dict) -> Outcome:
-        request_id = str(uuid.uuid4())
-        async with self._slots:
-            started = time.perf_counter()
-            try:
-                worker = self._idle.pop() if self._idle else await self._spawn()
-            except (EnvironmentFailed, TimeoutError) as error:
-                return self._failed(request_id, started, error, during_init=True)
-            started = time.perf_counter()
-            deadline_ms = int(time.time() * 1000 + self.spec.timeout_s * 1000)
-            request = {"event": event, "request_id": request_id, "deadline_ms": deadline_ms}
-            try:
-                answer = await asyncio.wait_for(worker.call(request), self.spec.timeout_s)
-            except (TimeoutError, EnvironmentFailed) as error:
-                self._discard(worker)
-                return self._failed(request_id, started, error, during_init=False)
-            self._idle.append(worker)
+    async def admit(self, start_within: float | None) -> bool:
+        """Take one of the function's concurrency slots, waiting for one if none is free;
+        False, logged, when the invocation is throttled instead: ``queue_limit``
+        invocations already wait, or no slot came free within ``start_within`` seconds.
+        A caller cancelled while waiting leaves the queue: its invocation never starts."""
+        if self._slots.locked() and self._waiting >= self.queue_limit:
+            log.warning("%s throttled: %d invocations already wait for an environment "
+                        "(queue limit)", self.spec.name, self._waiting)
+            return False
+        self._waiting += 1
+        try:
+            async with asyncio.timeout(start_within):
+                await self._slots.acquire()
+        except TimeoutError:
+            log.warning("%s throttled: no environment came free within %s s", self.spec.name,
+                        start_within)
+            return False
+        finally:
+            self._waiting -= 1
+        return True
+
+    async def run(self, event: dict) -> Outcome:
+        """One admitted invocation; its concurrency slot is freed when it ends."""
+        try:
+            return await self._run(str(uuid.uuid4()), event)
+        finally:
+            self._slots.release()
+
+    async def _run(self, request_id: str, event: dict) -> Outcome:
+        started = time.perf_counter()
+        try:
+            worker, started = await self._deliver(request_id, event)
+        except (EnvironmentFailed, TimeoutError) as error:
+            return self._failed(request_id, started, error, during_init=True)
+        try:
+            answer = await asyncio.wait_for(worker.answer(request_id), self.spec.timeout_s)
+        except (TimeoutError, EnvironmentFailed) as error:
+            self._discard(worker)
+            return self._failed(request_id, started, error, during_init=False)
+        self._idle.append(worker)
         outcome = Outcome(request_id, _ms_since(started), result=answer.get("result"),
                           error=answer.get("error"))
         self.logs.invocation(self.spec.name, outcome, answer.get("log", ""), self.spec.memory_mb,
                              answer.get("max_memory_mb"))
         return outcome
 
+    async def _deliver(self, request_id: str, event: dict) -> tuple[_Worker, float]:
+        """Hand the invocation to a warm environment, else to a fresh one. A warm one found
+        dead never got it: it is discarded (one log line) and the next one tried. Returns
+        the environment and when the invocation started: after any init, which the
+        function's timeout does not count, as in Lambda."""
+        while True:
+            warm = bool(self._idle)
+            worker = self._idle.pop() if warm else await self._spawn(request_id)
+            started = time.perf_counter()
+            request = {"event": event, "request_id": request_id,
+                       "deadline_ms": int(time.time() * 1000 + self.spec.timeout_s * 1000)}
+            if await worker.send(request):
+                return worker, started
+            self._discard(worker)
+            document = exit_error(await worker.process.wait(), None if warm else request_id)
+            if not warm:
+                raise EnvironmentFailed(document)
+            log.warning("%s: environment (pid %d) found dead while idle, discarded: %s",
+                        self.spec.name, worker.process.pid, document["errorMessage"])
+
     def _failed(self, request_id: str, started: float, error: EnvironmentFailed | TimeoutError,
                 *, during_init: bool) -> Outcome:
         """The logged outcome of an invocation that got no answer from a worker: its init
-        failed or timed out, it passed the function's timeout, or its process died
-        mid-invocation. Such an invocation has no log of its own."""
+        failed or timed out, it passed the function's timeout, or its process died or
+        answered what Lambda refuses. Such an invocation has no log of its own."""
         if isinstance(error, EnvironmentFailed):
             document = error.document
         elif during_init:
-            document = {"errorType": "Runtime.InitTimeout", "errorMessage": "init timed out"}
+            document = init_timed_out()
         else:
-            document = {"errorType": "TimedOut",
-                        "errorMessage": f"Task timed out after {self.spec.timeout_s:.2f} seconds"}
+            document = timed_out(self.spec.timeout_s)
         outcome = Outcome(request_id, _ms_since(started), error=document)
         self.logs.invocation(self.spec.name, outcome, "", self.spec.memory_mb, None)
         return outcome
 
     async def stop(self) -> None:
-        await asyncio.gather(*(worker.stop() for worker in list(self._all)))
+        workers = list(self._all)
         self._all.clear()
         self._idle.clear()
+        await asyncio.gather(*(worker.stop() for worker in workers))
         for task in list(self._stderr_tasks):
             task.cancel()
 
@@ -208,17 +306,24 @@ def lambda_environment(spec: FunctionSpec, region: str, stack_environment: dict[
 
 
 class LambdaRuntime:
-    """All functions of a stack, invoked by name."""
+    """All functions of a stack, invoked by name. ``queue_limit`` invocations may wait per
+    function (default ``QUEUE_PER_CONCURRENCY`` times the concurrency; 0 is Lambda's own
+    rule: throttle as soon as the concurrency is used up)."""
 
     def __init__(self, specs: dict[str, FunctionSpec], region: str,
-                 stack_environment: dict[str, str], concurrency: int, logs: FunctionLogs) -> None:
+                 stack_environment: dict[str, str], concurrency: int, logs: FunctionLogs,
+                 queue_limit: int | None = None) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, got {concurrency}")
+        if queue_limit is None:
+            queue_limit = QUEUE_PER_CONCURRENCY * concurrency
+        if queue_limit < 0:
+            raise ValueError(f"queue limit must be 0 or more, got {queue_limit}")
         self.logs = logs
         self._running: set[asyncio.Task] = set()
         self.functions = {
             name: FunctionWorkers(spec, lambda_environment(spec, region, stack_environment),
-                                  concurrency, logs)
+                                  concurrency, queue_limit, logs)
             for name, spec in specs.items()
         }
 
@@ -231,10 +336,17 @@ class LambdaRuntime:
             if isinstance(result, Exception):
                 log.warning("function %s failed to initialise: %s", name, result)
 
-    async def invoke(self, function: str, event: dict) -> Outcome:
-        """Run ``function`` on ``event``. The invocation runs to completion (and is logged)
-        even if the caller stops waiting, as a Lambda does when its client goes away."""
-        task = asyncio.create_task(self.functions[function].invoke(event))
+    async def invoke(self, function: str, event: dict, *,
+                     start_within: float | None = None) -> Outcome:
+        """Run ``function`` on ``event``. Until it starts it waits only while the caller
+        does and at most ``start_within`` seconds, else it is throttled (see
+        FunctionWorkers.admit); work whose caller has gone is never started. Once started
+        it runs to completion (and is logged) even if the caller stops waiting, as a
+        Lambda does when its client goes away."""
+        workers = self.functions[function]
+        if not await workers.admit(start_within):
+            return throttled(str(uuid.uuid4()))
+        task = asyncio.create_task(workers.run(event))
         self._running.add(task)
         task.add_done_callback(self._running.discard)
         return await asyncio.shield(task)

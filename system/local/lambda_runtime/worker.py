@@ -1,10 +1,11 @@
 """One warm Lambda execution environment: import the handler once, then serve invocations.
 
 Run by the pool as ``python -P .../worker.py HANDLER``, with the function's environment
-(standard library and boto3 only: it must not import the harness). Invocations arrive as JSON lines on stdin; answers go
-back as JSON lines on a private copy of stdout, while the handler's own stdout,
-stderr and logging output are captured per invocation as the function's log,
-as Lambda sends them to CloudWatch Logs.
+(standard library and boto3 only: it must not import the harness), as the leader of its
+own process group. Invocations arrive as JSON lines on stdin; answers go back as JSON
+lines on a private copy of stdout, while the handler's own stdout, stderr and logging
+output are captured per invocation as the function's log, as Lambda sends them to
+CloudWatch Logs (up to one log event's 256 KB).
 """
 
 from __future__ import annotations
@@ -26,6 +27,10 @@ from collections.abc import Callable
 # proxy can tell which invocation and route consumed the capacity.
 INVOCATION_HEADER = "X-Chat-Harness-Invocation"
 ROUTE_HEADER = "X-Chat-Harness-Route"
+# CloudWatch Logs' largest log event (PutLogEvents: 256 KB). An invocation's captured log
+# is kept up to this, so a handler printing megabytes costs neither memory nor an answer
+# line the pool would refuse.
+LOG_EVENT_BYTES = 256 * 1024
 
 
 class LambdaContext:
@@ -65,6 +70,38 @@ class _CurrentStdout(io.TextIOBase):
         return sys.stdout.write(text)
 
 
+class CappedLog(io.TextIOBase):
+    """Captured output, kept up to ``limit`` bytes of UTF-8; the rest is only counted, and
+    a marker at the end says how much was dropped."""
+
+    def __init__(self, limit: int = LOG_EVENT_BYTES) -> None:
+        self._parts: list[str] = []
+        self._room = limit
+        self._dropped = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        kept = text[: self._room]  # a character takes at least one byte
+        if kept:
+            data = kept.encode("utf-8", "replace")
+            if len(data) > self._room:
+                kept = data[: self._room].decode("utf-8", "ignore")
+                data = kept.encode("utf-8", "replace")
+            self._parts.append(kept)
+            self._room -= len(data)
+        self._dropped += len(text) - len(kept)
+        return len(text)
+
+    def getvalue(self) -> str:
+        text = "".join(self._parts)
+        if self._dropped:
+            text += (f"\n[log truncated: {self._dropped} more characters dropped; a CloudWatch "
+                     f"Logs event holds at most {LOG_EVENT_BYTES} bytes]\n")
+        return text
+
+
 def error_document(error: BaseException, error_type: str | None = None) -> dict:
     return {
         "errorMessage": str(error),
@@ -94,8 +131,7 @@ def tag_dynamodb_requests(invocation: dict[str, str]) -> None:
 
 
 def main() -> None:
-    # Ctrl-C reaches the whole process group; the pool decides when workers stop.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _end_process_group)
     answers = _answer_channel()
     invocation = {"request_id": "", "route": ""}
     _log_as_lambda_does(invocation)
@@ -106,6 +142,12 @@ def main() -> None:
         return
     for line in sys.stdin:
         answer(answers, invoke(handler, json.loads(line), invocation))
+
+
+def _end_process_group(signum, frame) -> None:
+    """SIGTERM comes when the stack that started us dies (PR_SET_PDEATHSIG): take down
+    our process group, the handler's own child processes with it."""
+    os.killpg(0, signal.SIGKILL)
 
 
 def _answer_channel() -> io.TextIOBase:
@@ -153,7 +195,7 @@ def initialise(path: str) -> tuple[Callable | None, dict]:
     the handler (None if it failed) and the answer to the pool: ``ready`` with the init
     duration, or ``init_error`` (Runtime.ImportModuleError, as Lambda reports it)."""
     started = time.perf_counter()
-    init_log = io.StringIO()
+    init_log = CappedLog()
     try:
         with contextlib.redirect_stdout(init_log), contextlib.redirect_stderr(init_log):
             handler = load_handler(path)
@@ -170,7 +212,7 @@ def invoke(handler: Callable, request: dict, invocation: dict[str, str]) -> dict
     invocation["request_id"] = request["request_id"]
     invocation["route"] = request["event"].get("requestContext", {}).get("routeKey", "")
     context = LambdaContext(request["request_id"], request["deadline_ms"])
-    log = io.StringIO()
+    log = CappedLog()
     document: dict
     with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
         try:

@@ -75,3 +75,10 @@ def sleep_past_timeout(event, context):
 def respond(event, context):
     """Return a body: it reaches the sender only on a route with a route response."""
     return {"statusCode": 200, "body": json.dumps({"echo": json.loads(event["body"])})}
+
+
+def sized(event, context):
+    """Return a body padded to the message's ``bytes``: past the worker's answer line
+    limit, Lambda's 6 MB response limit too."""
+    size = json.loads(event["body"])["bytes"]
+    return {"statusCode": 200, "body": json.dumps({"size": size, "padding": "x" * size})}

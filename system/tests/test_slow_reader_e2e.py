@@ -1,0 +1,47 @@
+"""A client that stops reading: @connections still answers every post in bounded time,
+the client is disconnected once its unread data stalls the connection, $disconnect runs,
+and no post that did not go out is answered 200."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from websockets.asyncio.client import connect
+
+from system.client.polling import eventually
+
+POST_BYTES = 100_000
+POSTS_AT_MOST = 500  # 50 MB: far past what loopback socket buffers and the server hold
+
+
+async def test_a_client_that_stops_reading_is_disconnected_and_no_post_hangs(chat_stack):
+    stack = chat_stack.file
+    management = stack.management_client(retries={"max_attempts": 1})
+    dynamodb = stack.dynamodb_client()
+    # max_queue=1: once a message waits unread, the client stops reading its socket.
+    async with connect(stack.websocket_url, max_queue=1) as reader:
+        await reader.send(json.dumps({"action": "whoami"}))
+        connection_id = json.loads(await reader.recv())["connection_id"]
+
+        def post_until_refused() -> tuple[int, str]:
+            data = b"x" * POST_BYTES
+            for sent in range(POSTS_AT_MOST):
+                try:
+                    management.post_to_connection(ConnectionId=connection_id, Data=data)
+                except management.exceptions.GoneException:
+                    return sent, "GoneException"
+            return POSTS_AT_MOST, "never refused"
+
+        accepted, refusal = await asyncio.to_thread(post_until_refused)
+        assert refusal == "GoneException", f"{accepted} posts of {POST_BYTES} bytes accepted"
+        await reader.wait_closed()  # the stack dropped it: no close frame
+        assert reader.close_code == 1006
+
+    def still_registered() -> bool:
+        return "Item" in dynamodb.get_item(TableName=stack.tables["active_connections"],
+                                           Key={"connection_id": {"S": connection_id}},
+                                           ConsistentRead=True)
+
+    await asyncio.to_thread(eventually, lambda: not still_registered(),
+                            "$disconnect removes the dropped reader's row")
