@@ -19,7 +19,7 @@ from contract_tests.strategies import (
 )
 from system.handlers.frames import HEARTBEAT
 from system.local.stack_fixtures import stack_fixture
-from system.routes import write_routes_variant
+from system.routes import with_route_response, write_routes_variant
 
 REFUSAL_WAIT_S = 8
 
@@ -191,11 +191,8 @@ def two_way_routes(request: pytest.FixtureRequest) -> list[str]:
     """The chat's routes with a route response on sendmessage."""
     if request.config.getoption("--stack-file") is not None:
         pytest.skip("needs a local stack whose routes the suite can set")
-    def two_way(document: dict) -> None:
-        document["routes"]["sendmessage"]["route_response"] = True
-
     routes = request.getfixturevalue("tmp_path_factory").mktemp("two-way") / "routes.toml"
-    return ["--routes", str(write_routes_variant(routes, two_way))]
+    return ["--routes", str(write_routes_variant(routes, with_route_response("sendmessage")))]
 
 
 two_way_stack = stack_fixture(two_way_routes, scope="module",

@@ -21,7 +21,7 @@ from websockets.sync.client import connect
 from system.client import BlockingChatClient
 from system.client.polling import eventually
 from system.local.stack_fixtures import stack_fixture
-from system.routes import write_routes_variant
+from system.routes import with_route_response, write_routes_variant
 from system.tests.control import control_call
 
 CLIENTS = 30
@@ -38,11 +38,8 @@ SETTLE_S = 90  # rows of dropped clients are pruned once older than the handlers
 def two_way_routes(request) -> list[str]:
     """The chat with sendmessage two-way: each sender is told whether its message was
     accepted (the message id) or not."""
-    def two_way(document: dict) -> None:
-        document["routes"]["sendmessage"]["route_response"] = True
-
     path = request.getfixturevalue("tmp_path_factory").mktemp("two-way") / "routes.toml"
-    return ["--routes", str(write_routes_variant(path, two_way))]
+    return ["--routes", str(write_routes_variant(path, with_route_response("sendmessage")))]
 
 
 two_way_stack = stack_fixture(two_way_routes, scope="module",

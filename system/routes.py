@@ -123,6 +123,14 @@ def with_environment(**variables: str) -> Callable[[dict], None]:
     return edit
 
 
+def with_route_response(route_key: str) -> Callable[[dict], None]:
+    """An edit for ``write_routes_variant``: the route two-way (its function's body goes
+    back to the sender, e.g. sendmessage's answer with the message id)."""
+    def edit(document: dict) -> None:
+        document["routes"][route_key]["route_response"] = True
+    return edit
+
+
 def load_routes(path: Path = DEFAULT_ROUTES_FILE) -> RoutesFile:
     """Read and check a routes file; errors name the file and what to fix."""
     try:

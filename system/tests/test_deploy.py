@@ -25,17 +25,19 @@ from system.aws.deployer_policy import allowed_actions, deployer_policy
 from system.aws.errors import AwsError, iam_action
 from system.aws.stage import TAG_KEY, Stage
 from system.provision import Capacity
-from system.routes import DEFAULT_ROUTES_FILE, load_routes, write_routes_variant
+from system.routes import (
+    DEFAULT_ROUTES_FILE,
+    load_routes,
+    with_route_response,
+    write_routes_variant,
+)
 from system.tests.moto_aws import ACCOUNT, REGION
 
 
 @pytest.fixture
 def two_way_routes(tmp_path) -> Path:
     """The chat's routes with sendmessage two-way, so a route response is made."""
-    def two_way(document: dict) -> None:
-        document["routes"]["sendmessage"]["route_response"] = True
-
-    return write_routes_variant(tmp_path / "routes.toml", two_way)
+    return write_routes_variant(tmp_path / "routes.toml", with_route_response("sendmessage"))
 
 
 def options(stage: str = "dev", **kwargs) -> DeployOptions:

@@ -7,7 +7,13 @@ import sys
 
 import pytest
 
-from system.routes import RouteConfigError, load_routes
+from system.routes import (
+    RouteConfigError,
+    load_routes,
+    with_environment,
+    with_route_response,
+    write_routes_variant,
+)
 
 
 def test_default_routes_cover_the_chat():
@@ -53,3 +59,21 @@ def test_cli_errors_are_one_line(tmp_path, arguments, message):
     assert result.returncode == 2
     [line] = result.stderr.strip().splitlines()
     assert line.startswith("chat-harness local: ") and message in line
+
+
+def test_a_routes_variant_changes_only_what_its_edits_say(tmp_path):
+    (tmp_path / "src").mkdir()
+    source = tmp_path / "routes.toml"
+    source.write_text('[functions.F]\nhandler = "m.f"\ncode = "src"\n'
+                      'environment = { KEEP = "1" }\n[routes.talk]\nfunction = "F"\n')
+    elsewhere = tmp_path / "elsewhere" / "routes.toml"
+
+    def both(document: dict) -> None:
+        with_environment(PRESENCE_NOTICES="off")(document)
+        with_route_response("talk")(document)
+
+    variant = load_routes(write_routes_variant(elsewhere, both, source))
+    function = variant.functions["F"]
+    assert function.environment == {"KEEP": "1", "PRESENCE_NOTICES": "off"}
+    assert function.code_dir == (tmp_path / "src").resolve()  # still the source's folder
+    assert variant.routes["talk"].route_response
