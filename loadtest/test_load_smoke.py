@@ -35,7 +35,7 @@ def test_a_distributed_run_delivers_every_message_and_merges_its_workers(tmp_pat
     assert all(p["cpu_percent_max"] > 0 for p in summary["generator"]["processes"])
 
     workers = summary["workers"]
-    assert len(workers) == PROCESSES
+    assert len(workers) == PROCESSES, result.stderr[-3000:]
     assert summary["messages_sent"] == sum(w["messages_sent"] for w in workers)
     assert summary["fanout_ms"]["count"] == sum(w["receipts"] for w in workers)
 

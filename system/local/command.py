@@ -19,7 +19,7 @@ from pathlib import Path
 from system.local.apigateway.limits import ApiLimits
 from system.local.capacity import parse_provisioned
 from system.local.dynamodb import BackendError
-from system.local.lambda_runtime.pool import QUEUE_PER_CONCURRENCY
+from system.local.lambda_runtime.pool import LAMBDA_CONCURRENT_EXECUTIONS
 from system.local.launcher import READY_LINE
 from system.local.stack import LOG_RUNS_KEPT, LocalStack, LocalStackOptions, exposure_warning
 from system.options import (
@@ -70,8 +70,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--queue-limit", type=non_negative_int, metavar="N",
                         help="invocations that may wait for a busy function before it is "
                              "throttled (500 on $connect, an error frame on messages; "
-                             f"default {QUEUE_PER_CONCURRENCY} x --concurrency, 0: throttle "
-                             "at once, as Lambda does)")
+                             f"default: {LAMBDA_CONCURRENT_EXECUTIONS} in flight, Lambda's "
+                             "default quota, less --concurrency; 0: throttle once "
+                             "--concurrency are busy)")
     parser.add_argument("--lambda-timeout", type=positive_float, metavar="SECONDS",
                         help="override every function's timeout")
     parser.add_argument("--idle-timeout", type=positive_float, default=limits.idle_timeout_s,

@@ -19,6 +19,7 @@ from system.routes import FunctionSpec
 
 PROBES = Path(__file__).parent / "handlers"
 CONCURRENCY = 2
+QUEUE_LIMIT = 4
 # Bounds only a wait that would otherwise hang a failing test; no timing is asserted.
 HANG_GUARD_S = 30
 
@@ -42,7 +43,7 @@ async def runtime(tmp_path):
         spec("Flood", "runtime_probe.flood"),
     ]
     runtime = LambdaRuntime({s.name: s for s in specs}, "eu-west-1", {"STACK": "local"},
-                            concurrency=CONCURRENCY,
+                            concurrency=CONCURRENCY, queue_limit=QUEUE_LIMIT,
                             logs=FunctionLogs(tmp_path / "logs", tmp_path / "m.jsonl"))
     yield runtime
     await runtime.stop()

@@ -48,10 +48,10 @@ log = logging.getLogger("chat_harness.lambda")
 # Logs' 256 KB event: a longer line holds a response beyond Lambda's 6 MB, which Lambda
 # refuses (Function.ResponseSizeTooLarge).
 LINE_LIMIT = 8 * 1024 * 1024
-# Invocations that may wait for an environment, per unit of concurrency, unless configured:
-# a full queue drains within 4 function timeouts (12 s at Lambda's 3 s default), inside
-# API Gateway's 29 s integration timeout.
-QUEUE_PER_CONCURRENCY = 4
+# Lambda's default quota of concurrent executions per Region ("Lambda quotas"): unless
+# configured, a function is throttled where AWS would throttle it, with this many
+# invocations in flight (running here, or waiting for one of the few local environments).
+LAMBDA_CONCURRENT_EXECUTIONS = 1000
 # Run by path, with -P (no script folder on sys.path), so that, as in Lambda, the handler's
 # code alone decides what it imports: a code folder holding its own ``system`` package
 # (a deployment zip unpacked) is not shadowed by the harness's.
@@ -307,8 +307,8 @@ def lambda_environment(spec: FunctionSpec, region: str, stack_environment: dict[
 
 class LambdaRuntime:
     """All functions of a stack, invoked by name. ``queue_limit`` invocations may wait per
-    function (default ``QUEUE_PER_CONCURRENCY`` times the concurrency; 0 is Lambda's own
-    rule: throttle as soon as the concurrency is used up)."""
+    function (default: up to LAMBDA_CONCURRENT_EXECUTIONS in flight; 0 throttles as soon as
+    the local concurrency is used up)."""
 
     def __init__(self, specs: dict[str, FunctionSpec], region: str,
                  stack_environment: dict[str, str], concurrency: int, logs: FunctionLogs,
@@ -316,7 +316,7 @@ class LambdaRuntime:
         if concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, got {concurrency}")
         if queue_limit is None:
-            queue_limit = QUEUE_PER_CONCURRENCY * concurrency
+            queue_limit = max(0, LAMBDA_CONCURRENT_EXECUTIONS - concurrency)
         if queue_limit < 0:
             raise ValueError(f"queue limit must be 0 or more, got {queue_limit}")
         self.logs = logs
