@@ -48,6 +48,7 @@ from websockets.exceptions import ConnectionClosed
 from system.handlers.frames import HEARTBEAT, sendmessage_request
 from system.local.launcher import LocalStackProcess
 from system.local.processes import raise_open_file_limit
+from system.options import positive_float, positive_int
 from system.routes import with_environment, write_routes_variant
 
 SETTLE_S = 10  # a message older than this should have reached everyone
@@ -224,19 +225,18 @@ async def soak(stack_pid: int, url: str, options: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--minutes", type=float, default=30.0, help="how long (default 30)")
-    parser.add_argument("--clients", type=int, default=2000, help="clients (default 2000)")
-    parser.add_argument("--heartbeat-s", type=float, default=30.0, help="default 30")
-    parser.add_argument("--chat-every-s", type=float, default=5.0,
+    parser.add_argument("--minutes", type=positive_float, default=30.0,
+                        help="how long (default 30)")
+    parser.add_argument("--clients", type=positive_int, default=2000,
+                        help="clients (default 2000)")
+    parser.add_argument("--heartbeat-s", type=positive_float, default=30.0, help="default 30")
+    parser.add_argument("--chat-every-s", type=positive_float, default=5.0,
                         help="one chat message every this many seconds (default 5)")
-    parser.add_argument("--connect-rate", type=float, default=100.0,
+    parser.add_argument("--connect-rate", type=positive_float, default=100.0,
                         help="new connections per second (default 100)")
-    parser.add_argument("--report-every-min", type=float, default=5.0, help="default 5")
+    parser.add_argument("--report-every-min", type=positive_float, default=5.0,
+                        help="default 5")
     options = parser.parse_args(argv)
-    for name in ("minutes", "clients", "heartbeat_s", "chat_every_s", "connect_rate",
-                 "report_every_min"):
-        if getattr(options, name) <= 0:
-            parser.error(f"--{name.replace('_', '-')} must be positive")
     sys.stdout.reconfigure(line_buffering=True)
     needed = 2 * options.clients + 1024
     if raise_open_file_limit(needed) < needed:

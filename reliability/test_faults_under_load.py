@@ -19,6 +19,7 @@ import pytest
 from websockets.sync.client import connect
 
 from system.client import BlockingChatClient
+from system.client.core import at_least
 from system.client.polling import eventually
 from system.local.stack_fixtures import stack_fixture
 from system.routes import with_route_response, write_routes_variant
@@ -55,7 +56,7 @@ def send_and_hear(client: BlockingChatClient, text: str) -> str | None:
     """Send one chat message; the id the chat answered with, or None if it failed."""
     answered = len(client.frames(is_answer))
     client.chat(text)
-    client.wait_until(lambda frames: sum(map(is_answer, frames)) > answered, "the answer")
+    client.wait_until(at_least(answered + 1, is_answer), "the answer")
     answer = client.frames(is_answer)[answered].document
     return answer.get("message_id")
 
