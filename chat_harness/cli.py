@@ -36,7 +36,7 @@ def load_with_report(args: argparse.Namespace) -> int:
     the recommendation, or why there is none (a report that fails loses no run data)."""
     run_dir = args.run_dir or load.new_run_dir()
     code = load.run(LoadParameters.from_options(args), run_dir, target=args.target,
-                    fail_if=args.fail_if, stack_arguments=["--dynamodb", args.dynamodb],
+                    fail_if=args.fail_if, stack_arguments=load.local_stack_arguments(args),
                     locustfile=LOCUSTFILE)
     capacity = run_dir / report.CAPACITY
     if capacity.exists():

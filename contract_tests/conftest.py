@@ -22,6 +22,7 @@ from contract_tests.client import ChatClient
 from contract_tests.tables import RUN_ATTRIBUTE, Tables
 from system.client import WAIT_TIMEOUT_S
 from system.client.polling import eventually
+from system.fanout_strategies import FANOUT_STRATEGIES
 from system.local.stack_fixtures import stack_fixture
 from system.stackfile import StackFile, StackFileError
 
@@ -37,6 +38,8 @@ def pytest_addoption(parser):
                      help="run the contracts against this stack (default: a local stack)")
     parser.addoption("--routes", type=Path, default=None,
                      help="local stack only: run these handlers (a routes TOML file)")
+    parser.addoption("--fanout", choices=FANOUT_STRATEGIES, default=None,
+                     help="local stack only: the handlers' fan-out strategy (FANOUT_STRATEGY)")
     parser.addoption("--allow-heavy-writes", action="store_true",
                      help=f"on a stack that is not local, also run the tests marked "
                           f"{HEAVY_WRITES} (each skip says what it would write)")
@@ -97,8 +100,9 @@ def pytest_runtest_setup(item):
 
 
 def local_stack_arguments(request: pytest.FixtureRequest) -> list[str]:
-    routes = request.config.getoption("--routes")
-    return ["--routes", str(routes)] if routes else []
+    routes, fanout = request.config.getoption("--routes"), request.config.getoption("--fanout")
+    return [*(["--routes", str(routes)] if routes else []),
+            *(["--fanout", fanout] if fanout else [])]
 
 
 local_stack = stack_fixture(local_stack_arguments, doc="A local stack running the --routes handlers.")

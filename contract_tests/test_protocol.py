@@ -17,6 +17,7 @@ from contract_tests.protocol import (
     classify,
     validate_client_message,
 )
+from system.handlers.frames import presence_frame
 
 CHAT_BROADCAST = {
     "message": "[2026-11-26T10:00:45.079Z - UTC]\n 0cGAU3aHadLjdBo=  hi\n",
@@ -103,7 +104,8 @@ def test_message_names_match_their_keys_and_schemas_are_draft_7():
 
 def test_every_message_has_one_sender():
     assert set(SERVER_MESSAGES) == {
-        "ChatBroadcast", "JoinNotice", "LeaveNotice", "WhoAmI", "InvalidRequest", "Pong",
+        "ChatBroadcast", "JoinNotice", "LeaveNotice", "PresenceNotice", "WhoAmI",
+        "InvalidRequest", "Pong",
         "SendMessageAccepted", "SendMessageRefused", "InternalServerError", "Forbidden",
     }
     assert set(CLIENT_MESSAGES) == {"SendMessage", "WhoAmIRequest", "UnroutedRequest"}
@@ -138,6 +140,9 @@ def test_the_documents_client_examples_validate_as_their_message(name, payload):
           '"connection_id": "3zfphLlnoq_CC50="}'), "JoinNotice"),
         (('{"message": "A user has left the chat - 3zfphLlnoq_CC50=", "type": "leave", '
           '"connection_id": "3zfphLlnoq_CC50="}'), "LeaveNotice"),
+        (json.dumps(presence_frame(["3zfphLlnoq_CC50=", "0cGAU3aHadLjdBo="], [])),
+         "PresenceNotice"),
+        (json.dumps(presence_frame([], ["3zfphLlnoq_CC50="])), "PresenceNotice"),
         (('{"message": "Your connection id is 0cGAU3aHadLjdBo=", "type": "whoami", '
           '"connection_id": "0cGAU3aHadLjdBo="}'), "WhoAmI"),
         ('{"error": "Invalid request", "message": "The requested action is not recognized."}',

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from loadtest.parameters import LoadParameters
 from loadtest.run_directory import read_summary
+from system.fanout_strategies import FANOUT_STRATEGIES
 from system.local.launcher import LocalStackProcess
 from system.local.processes import free_port
 from system.stackfile import StackFile
@@ -69,10 +70,25 @@ def add_arguments(parser) -> None:
     parser.add_argument("--dynamodb", default="dynalite", metavar="dynalite|moto|URL",
                         help="the DynamoDB of the local stack started for the run "
                              "(default %(default)s)")
+    parser.add_argument("--fanout", choices=FANOUT_STRATEGIES, metavar="STRATEGY",
+                        help="the local stack's fan-out strategy: sequential, threads or "
+                             "batched (default: the routes file's, else threads)")
+    parser.add_argument("--aws-latency", action="store_true",
+                        help="run the local stack with the AWS latency model, so the report "
+                             "predicts AWS's fan-out times")
     LoadParameters.add_options(parser)
     parser.add_argument("--run-dir", type=Path, help="default runs/<date-time>")
     parser.add_argument("--fail-if", action="append", default=[], type=Gate.parse,
                         metavar="EXPR", help="e.g. 'delivery_ratio<1' (repeatable)")
+
+
+def local_stack_arguments(args) -> list[str]:
+    """The options of the local stack started for a run, from the load command's."""
+    if args.target and (args.fanout or args.aws_latency):
+        raise ValueError("--fanout and --aws-latency set up the local stack a run starts; a "
+                         "--target stack has its own (chat-harness deploy --fanout ...)")
+    return ["--dynamodb", args.dynamodb, *(["--fanout", args.fanout] if args.fanout else []),
+            *(["--aws-latency"] if args.aws_latency else [])]
 
 
 def new_run_dir() -> Path:

@@ -13,16 +13,21 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from dataclasses import asdict, dataclass
+from functools import cached_property
 
 import numpy as np
 
 from loadtest.parameters import LoadParameters
-from reports import pricing
+from reports import fanout, pricing
+from reports.fit import RULES as FIT_RULES
+from reports.fit import linear_fit
 from reports.run_data import RunData
 from system.apigateway_quotas import NEW_CONNECTIONS_PER_SECOND
 from system.dynamodb_capacity import read_units
+from system.fanout_strategies import DEFAULT_FANOUT_CONCURRENCY, DEFAULT_FANOUT_STRATEGY
+from system.local.aws_latency import LatencyTableError, load_latency_table
 from system.local.capacity import TokenBucket
-from system.routes import DEFAULT_TIMEOUT_S
+from system.routes import DEFAULT_MEMORY_MB
 
 SCAN_PAGE_BYTES = 1024 * 1024  # one Scan page stops at 1 MB (Developer Guide, "Scan")
 PARTITION_READ_UNITS = 3000  # per partition per second (Developer Guide, "Partitions")
@@ -67,19 +72,6 @@ def distribution(values) -> dict:
     return {"count": int(values.size), "p50": float(np.percentile(values, 50)),
             "p95": float(np.percentile(values, 95)), "max": float(values.max()),
             "mean": float(values.mean())}
-
-
-def linear_fit(xs, ys) -> dict | None:
-    """Least squares y = a + b·x, with R² and the root-mean-square residual."""
-    xs, ys = np.asarray(xs, dtype=float), np.asarray(ys, dtype=float)
-    if xs.size < 2 or np.ptp(xs) == 0:
-        return None
-    b, a = np.polyfit(xs, ys, 1)
-    residual = ys - (a + b * xs)
-    total = float(((ys - ys.mean()) ** 2).sum())
-    return {"intercept": float(a), "slope": float(b), "points": int(xs.size),
-            "r2": 1.0 - float((residual ** 2).sum()) / total if total else 1.0,
-            "rms_residual": float(np.sqrt((residual ** 2).mean()))}
 
 
 def scan_read_units(total_bytes: float) -> float:
@@ -352,12 +344,14 @@ class Analysis:
         rates = self.rates(t.users)
         heartbeats = t.users / t.heartbeat_s
         durations = self.lambda_durations()
-        invocations = {"sendmessage (chat)": (rates["sendmessage"], durations["chat"]),
-                       "sendmessage (heartbeat)": (heartbeats, durations["heartbeat"]),
-                       "$connect": (rates["$connect"], durations["$connect"]),
-                       "$disconnect": (rates["$disconnect"], durations["$disconnect"])}
+        invocations = {f"sendmessage (chat){'' if f == fanout.BROADCASTER else ': ' + f}":
+                       (rates["sendmessage"] * count, ms)
+                       for f, count, ms in self.chat_invocations()}
+        invocations.update({"sendmessage (heartbeat)": (heartbeats, durations["heartbeat"]),
+                            "$connect": (rates["$connect"], durations["$connect"]),
+                            "$disconnect": (rates["$disconnect"], durations["$disconnect"])})
         inbound = rates["sendmessage"] + heartbeats
-        outbound = (rates["sendmessage"] + rates["$connect"] + rates["$disconnect"]) * t.users
+        outbound = rates["sendmessage"] * t.users + self.fanout["presence"]["posts_per_s"]
         return {
             "prices": {"region": p.region, "source": p.source, "as_of": p.as_of,
                        "fallback": self.prices_fallback},
@@ -379,28 +373,237 @@ class Analysis:
                                p, inbound + outbound, t.users)},
         }
 
-    def lambda_durations(self) -> dict[str, float]:
-        """Mean billed duration (ms) per kind of invocation, from the run; a chat message's
-        fan-out grows with N, so its duration comes from the fan-out fit at the target's N."""
+    def durations_by_function(self) -> dict[str, list[float]]:
         by_function = defaultdict(list)
         for invocation in self.run.invocations:
             by_function[invocation["function"]].append(invocation["duration_ms"])
+        return by_function
+
+    def lambda_durations(self) -> dict[str, float]:
+        """Mean duration (ms) per kind of invocation that does not grow with N, from the run
+        (a heartbeat: the quickest 5 % of SendMessageHandler's)."""
+        by_function = self.durations_by_function()
         sendmessage = np.asarray(by_function.get("SendMessageHandler") or [1.0])
-        fit = self.fanout_fit()
-        chat = (fit["intercept"] + fit["slope"] * self.target.users) if fit else float(
-            np.percentile(sendmessage, 95))
-        return {"chat": max(1.0, chat), "heartbeat": float(np.percentile(sendmessage, 5)),
+        chat = float(np.percentile(sendmessage, 95))
+        return {"heartbeat": float(np.percentile(sendmessage, 5)),
                 "$connect": float(np.mean(by_function.get("ConnectHandler") or [chat])),
                 "$disconnect": float(np.mean(by_function.get("DisconnectHandler") or [chat]))}
 
-    def fanout_points(self) -> list[list[float]]:
-        """[recipients, fan-out duration ms] of every chat message's broadcast (EMF)."""
-        return [[m["Recipients"], m["FanoutDuration"]] for m in self.run.metrics
-                if m.get("Route") == "sendmessage" and "FanoutDuration" in m]
+    def chat_invocations(self) -> list[tuple[str, int, float]]:
+        """(function, invocations per chat message, ms each) at the target's N for the run's
+        strategy, from the fan-out's cost model; without one, the run's p95 SendMessageHandler."""
+        cost = self.fanout["lambda_cost"]
+        if cost is None:
+            durations = self.durations_by_function().get("SendMessageHandler") or [1.0]
+            return [(fanout.BROADCASTER, 1, float(np.percentile(durations, 95)))]
+        row = next(r for r in cost["strategies"] if r["strategy"] == self.fanout["strategy"])
+        return [(i["function"], i["per_message"], i["ms"]) for i in row["invocations"]]
 
-    def fanout_fit(self) -> dict | None:
-        points = self.fanout_points()
-        return linear_fit([p[0] for p in points], [p[1] for p in points])
+    # -- fan-out: its strategy, its fit, where it meets the Lambda timeout, its cost ---------
+
+    # Why a run has no fan-out points, when that is known (CloudWatch keeps no per-message ones).
+    NO_FANOUT_POINTS: str | None = None
+
+    def fanout_strategy(self) -> tuple[str, str]:
+        return fanout.run_strategy(self.run.metrics)
+
+    def last_recipient_points(self, strategy: str) -> tuple[list[list[float]], int]:
+        return fanout.last_recipient_points(self.run.metrics, strategy)
+
+    def batch_points(self) -> list[list[float]]:
+        return fanout.batch_points(self.run.metrics)
+
+    def batch_size(self) -> tuple[int, str]:
+        return fanout.batch_size(self.run.metrics)
+
+    def timeouts(self) -> dict[str, int] | None:
+        """Function -> invocations that timed out (None where the run does not say)."""
+        return fanout.timeouts_by_function(self.run.invocations)
+
+    def timeout_ms(self) -> float:
+        return fanout.timeout_ms_of(self.run.invocations)
+
+    def delivered_posts(self) -> dict[str, int]:
+        return fanout.delivered_posts(self.run.metrics)
+
+    def presence_notices(self) -> str:
+        """'on', 'off' or 'unknown': whether the run's $connect and $disconnect broadcast."""
+        if fanout.broadcast_lines(self.run.metrics, fanout.PRESENCE_ROUTES):
+            return "on"
+        if any(i["function"] == "ConnectHandler" for i in self.run.invocations):
+            return "off"
+        return "unknown"
+
+    def measured_post_ms(self, strategy: str, points: list[list[float]]) -> tuple[float | None,
+                                                                                 str]:
+        """One post's ms without a usable fit, and how it was found."""
+        at_once = fanout.POSTS_AT_ONCE[strategy]
+        return fanout.post_ms_from_points(points, strategy), (
+            f"the median of each broadcast's ms ÷ its rounds of {at_once} posts (the fit is "
+            f"not used)")
+
+    def latency_table(self):
+        """The AWS latency model the run had on, if it is the shipped table (the stack
+        records the model's date only)."""
+        date = self.run.summary["stack"].get("aws_latency")
+        if not date:
+            return None
+        try:
+            table = load_latency_table()
+        except LatencyTableError:
+            return None
+        return table if table.date == date else None
+
+    def post_model(self, strategy: str, invocation_fit: dict) -> tuple[fanout.PostModel | None,
+                                                                       list[str]]:
+        """The cost model's figures and, one line each, where they come from.
+
+        One post: with the AWS latency model on, its table's post_to_connection p50 (and the
+        Invoke API's p50 for a dispatch); else the run's, the fitted ms per recipient × the
+        posts the strategy makes at a time, or (the fit refused) the median of each
+        broadcast's ms ÷ its rounds of posts. An asynchronous Invoke is taken to last a post
+        without the model (both are one signed HTTPS call to an AWS API). An invocation's
+        time apart from its posts: the run's quickest 5 % of SendMessageHandler (heartbeats,
+        which post nothing). Posts FANOUT_CONCURRENCY (32) at a time in threads and within a
+        batch; batches of FANOUT_BATCH_SIZE (100 unless the run shows another)."""
+        size, _ = self.batch_size()
+        at_once = fanout.POSTS_AT_ONCE[strategy]
+        table = self.latency_table()
+        sources = []
+        if table is not None:
+            post_ms = table.entries["post_to_connection"].p50_ms
+            invoke_ms = table.entries["lambda_invoke_api"].p50_ms
+            sources.append(f"One post: {post_ms:g} ms, and one asynchronous Invoke "
+                           f"{invoke_ms:g} ms: the p50s of the AWS latency model of {table.date}")
+        else:
+            line = invocation_fit["fit"]
+            if invocation_fit["refused"] is None and line["slope"] > 0:
+                post_ms = line["slope"] * at_once
+                sources.append(f"One post: {post_ms:,.2f} ms, the run's fitted "
+                               f"{line['slope']:,.3f} ms per recipient × {at_once} posts at a "
+                               f"time ({strategy})")
+            else:
+                post_ms, how = self.measured_post_ms(strategy, invocation_fit["points"])
+                if post_ms is None:
+                    return None, ["no broadcast measured, nothing to price a post from"]
+                sources.append(f"One post: {post_ms:,.2f} ms, {how}")
+            invoke_ms = post_ms
+            sources.append("An asynchronous Invoke is taken to last a post (both one HTTPS "
+                           "call to an AWS API)")
+            if self.run.summary["stack"].get("aws_latency"):
+                sources.append(f"The run had the AWS latency model of "
+                               f"{self.run.summary['stack']['aws_latency']} on, not the shipped "
+                               f"table: its posts' time is the run's own")
+            elif not self.run.on_aws:
+                sources.append("The run had no AWS latency model: its posts took this machine's "
+                               "time, not AWS's (tens of ms a post); a run with --aws-latency "
+                               "prices AWS-like posts")
+        durations = self.durations_by_function().get("SendMessageHandler")
+        overhead_ms = float(np.percentile(durations, 5)) if durations else 0.0
+        sources.append(f"An invocation apart from its posts: {overhead_ms:,.1f} ms (the run's "
+                       f"quickest 5 % of SendMessageHandler: heartbeats)" if durations else
+                       "An invocation apart from its posts: not measured, taken as 0 ms")
+        sources.append(f"Posts {DEFAULT_FANOUT_CONCURRENCY} at a time (FANOUT_CONCURRENCY) in "
+                       f"threads and within a batch; batches of {size} (FANOUT_BATCH_SIZE), "
+                       f"each full")
+        return fanout.PostModel(post_ms=post_ms, overhead_ms=overhead_ms, invoke_ms=invoke_ms,
+                                batch_size=size), sources
+
+    @cached_property
+    def fanout(self) -> dict:
+        """The fan-out section: the run's strategy; the time to the last recipient against
+        recipients, fitted and judged (``reports.fit``: no extrapolation from a poor fit);
+        the break point, the N at which the invocation doing the posts reaches the Lambda
+        timeout (batched: one batch's invocation, at most FANOUT_BATCH_SIZE recipients, not
+        the whole broadcast); the run's timed-out invocations; flags; each strategy's Lambda
+        cost at the target's N; and what join and leave notices cost."""
+        n = self.target.users
+        strategy, strategy_source = self.fanout_strategy()
+        timeout_ms = self.timeout_ms()
+        points, incomplete = self.last_recipient_points(strategy)
+        last = fanout.duration_fit(points, n, timeout_ms, self.NO_FANOUT_POINTS)
+        size, size_source = self.batch_size()
+        batches = (fanout.duration_fit(self.batch_points(), min(n, size), timeout_ms,
+                                       self.NO_FANOUT_POINTS) if strategy == "batched" else None)
+        invocation = batches if batches is not None else last
+        cost, cost_note = self.lambda_cost(strategy, invocation, timeout_ms)
+        timeouts = self.timeouts()
+        batched = strategy == "batched"
+        return {
+            "strategy": strategy, "strategy_source": strategy_source,
+            "aws_latency": self.run.summary["stack"].get("aws_latency"),
+            "timeout_ms": timeout_ms, "target_users": n, "fit_rules": FIT_RULES,
+            "batch_size": size if batched else None,
+            "batch_size_source": size_source if batched else None,
+            "last_recipient": last, "batches": batches, "incomplete_broadcasts": incomplete,
+            "break_point": fanout.break_point(invocation, timeout_ms, size if batched else None),
+            "timeouts": timeouts,
+            "flags": self.fanout_flags(strategy, invocation, cost, timeouts, incomplete,
+                                       timeout_ms),
+            "lambda_cost": cost, "lambda_cost_note": cost_note,
+            "presence": self.presence(),
+        }
+
+    def lambda_cost(self, strategy: str, invocation: dict,
+                    timeout_ms: float) -> tuple[dict | None, str | None]:
+        """Each strategy's Lambda cost per chat message at the target's N (``post_model``
+        says from what), or None and why not."""
+        model, sources = self.post_model(strategy, invocation)
+        if model is None:
+            return None, sources[0]
+        n, rate = self.target.users, self.rates(self.target.users)["sendmessage"]
+        return {"post_ms": model.post_ms, "invoke_ms": model.invoke_ms,
+                "overhead_ms": model.overhead_ms, "concurrency": model.concurrency,
+                "batch_size": model.batch_size, "memory_mb": DEFAULT_MEMORY_MB,
+                "messages_per_s": rate, "sources": sources,
+                "strategies": fanout.strategy_costs(model, n, rate, timeout_ms, self.prices,
+                                                    DEFAULT_MEMORY_MB)}, None
+
+    def fanout_flags(self, strategy: str, invocation: dict, cost: dict | None,
+                     timeouts: dict | None, incomplete: int, timeout_ms: float) -> list[str]:
+        """One line each: a strategy whose predicted invocation at the target's N passes the
+        timeout (the run's own from its fit when it may be extrapolated, the others from
+        the cost model), the run's timed-out invocations, broadcasts missing a batch."""
+        n, flags = self.target.users, []
+        fitted = invocation["refused"] is None
+        if fitted and invocation["predicted_ms"] >= timeout_ms:
+            how = (f"each batch of {invocation['at']:,}, from the batches' fit"
+                   if strategy == "batched" else "from the run's fit")
+            flags.append(fanout.timeout_flag(
+                strategy, n, invocation["predicted_ms"], timeout_ms,
+                f"{how}: {invocation['count']:,} points, R² {invocation['fit']['r2']:.2f}"))
+        for row in cost["strategies"] if cost else []:
+            if row["passes_timeout"] and not (fitted and row["strategy"] == strategy):
+                at_once = 1 if row["strategy"] == "sequential" else cost["concurrency"]
+                flags.append(fanout.timeout_flag(
+                    row["strategy"], n, row["longest_invocation_ms"], timeout_ms,
+                    f"modelled: {cost['post_ms']:,.1f} ms a post, {at_once} at a time"))
+        total = sum((timeouts or {}).values())
+        if total:
+            listed = ", ".join(f"{f} {c:,}" for f, c in timeouts.items() if c)
+            flags.append(f"{total:,} invocation{'s' if total > 1 else ''} timed out in this run "
+                         f"({listed}): a timed-out invocation prints no metric line, so the "
+                         f"fits leave out the slowest broadcasts")
+        if incomplete:
+            flags.append(f"{incomplete:,} batched broadcast"
+                         f"{'s lack' if incomplete > 1 else ' lacks'} a batch's line (timed out "
+                         f"or lost): left out of the time to the last recipient")
+        return flags
+
+    def presence(self) -> dict:
+        """Join and leave notices: their share of the run's posts, and their cost at the
+        target (PRESENCE_NOTICES=off removes them)."""
+        posts = self.delivered_posts()
+        notices = sum(posts.get(route, 0) for route in fanout.PRESENCE_ROUTES)
+        chat = posts.get(fanout.CHAT_ROUTE, 0)
+        state = self.presence_notices()
+        rates = self.rates(self.target.users)
+        return {"notices": state,
+                "run_posts": {"presence": notices, "chat": chat,
+                              "share": notices / (notices + chat) if notices + chat else 0.0},
+                **fanout.presence_cost(notices=state != "off", users=self.target.users,
+                                       churn_per_s=rates["$connect"],
+                                       messages_per_s=rates["sendmessage"], prices=self.prices)}
 
     # -- what the run used, and where the design stops -------------------------------------
 
@@ -411,8 +614,7 @@ class Analysis:
             functions[invocation["function"]]["count"] += 1
             functions[invocation["function"]]["duration_ms"] += invocation["duration_ms"]
         summary, requests = self.run.summary, self.run.requests
-        notices = sum(m.get("Delivered", 0) for m in self.run.metrics
-                      if m.get("Route") in ("$connect", "$disconnect"))
+        notices = self.fanout["presence"]["run_posts"]["presence"]
         inbound = requests.get("chat", 0) + requests.get("heartbeat", 0)
         outbound = summary["deliveries_received"] + notices
         minutes = sum(s["users"] * (s["ends_at_s"] - s["starts_at_s"]) / 60
@@ -448,10 +650,6 @@ class Analysis:
         def table_reaches(table: str, kind: str, limit: float):
             return lambda n: self.mean_units(n, route_costs, scaling)[table][kind] >= limit
 
-        fit = self.fanout_fit()
-        timeout_ms = DEFAULT_TIMEOUT_S * 1000
-        fanout_limit = (None if not fit or fit["slope"] <= 0
-                        else max(0, math.floor((timeout_ms - fit["intercept"]) / fit["slope"])))
         connects = defaultdict(int)
         for invocation in self.run.invocations:
             if invocation["function"] == "ConnectHandler":
@@ -464,7 +662,11 @@ class Analysis:
             "partition_write_users": {
                 table: first_users(table_reaches(table, "write", PARTITION_WRITE_UNITS))
                 for table in self.roles},
-            "lambda_timeout_users": fanout_limit, "lambda_timeout_ms": timeout_ms,
+            # the fan-out section's, its one home: the N at which the invocation posting
+            # reaches the timeout, from a fit good enough to extrapolate (else None, and why)
+            "lambda_timeout_users": self.fanout["break_point"]["users"],
+            "lambda_timeout_note": self.fanout["break_point"]["note"],
+            "lambda_timeout_ms": self.fanout["timeout_ms"],
             "new_connections_per_s_limit": NEW_CONNECTIONS_PER_SECOND,
             "run_peak_new_connections_per_s": max(connects.values(), default=0),
             "reconnect_all_s": t.users / NEW_CONNECTIONS_PER_SECOND,
@@ -491,9 +693,8 @@ class Analysis:
             "per_second": per_second,
             "throttled": sum(1 for op in self.run.operations if op.get("throttled")),
             "scaling": {"scan": scaling, "route_costs": route_costs,
-                        "fanout_duration_fit": self.fanout_fit(),
-                        "fanout_points": self.fanout_points(),
                         "projection": self.projection(route_costs, scaling)},
+            "fanout": self.fanout,
             "recommendation": recommendation,
             "costs": self.costs(recommendation),
             "run_usage": self.run_usage(),
@@ -575,17 +776,40 @@ class CloudWatchAnalysis(Analysis):
                             "write": s["wcu"]["p50"] or 0.0} for table, s in tables.items()}}
         return result
 
-    def fanout_points(self) -> list[list[float]]:
+    NO_FANOUT_POINTS = ("CloudWatch keeps whole-run statistics of the fan-out, not a point per "
+                        "message: nothing to fit")
+
+    def fanout_strategy(self) -> tuple[str, str]:
+        return DEFAULT_FANOUT_STRATEGY, (
+            "not known: CloudWatch's metrics do not carry the FanoutStrategy property; taken "
+            f"as {DEFAULT_FANOUT_STRATEGY}, the chat's default")
+
+    def last_recipient_points(self, strategy: str) -> tuple[list[list[float]], int]:
+        return [], 0
+
+    def batch_points(self) -> list[list[float]]:
         return []
 
-    def fanout_fit(self) -> dict | None:
-        """Through the origin, from the median duration and median recipients."""
-        fanout = self.cloudwatch["fanout"].get("sendmessage")
-        if not fanout or not fanout["recipients"]["p50"]:
-            return None
-        return {"intercept": 0.0, "points": fanout["duration_ms"]["count"], "r2": float("nan"),
-                "rms_residual": float("nan"),
-                "slope": fanout["duration_ms"]["p50"] / fanout["recipients"]["p50"]}
+    def timeouts(self) -> dict[str, int] | None:
+        return None  # in the functions' CloudWatch Logs, which the report does not read
+
+    def delivered_posts(self) -> dict[str, int]:
+        return {route: f["delivered"] for route, f in self.cloudwatch["fanout"].items()}
+
+    def presence_notices(self) -> str:
+        fanouts = self.cloudwatch["fanout"]
+        return "on" if any(route in fanouts for route in fanout.PRESENCE_ROUTES) else "unknown"
+
+    def measured_post_ms(self, strategy: str, points: list[list[float]]) -> tuple[float | None,
+                                                                                 str]:
+        """From the chat broadcasts' median duration and median recipients."""
+        chat = self.cloudwatch["fanout"].get(fanout.CHAT_ROUTE)
+        if not chat or not chat["recipients"]["p50"] or chat["duration_ms"]["p50"] is None:
+            return None, ""
+        median = [[chat["recipients"]["p50"], chat["duration_ms"]["p50"]]]
+        return fanout.post_ms_from_points(median, strategy), (
+            f"the chat broadcasts' median ms ÷ the rounds of {fanout.POSTS_AT_ONCE[strategy]} "
+            f"posts to their median recipients (CloudWatch's whole-run statistics)")
 
 
 BACKEND_QUIRKS = {

@@ -11,20 +11,25 @@ it in AWS). A user runs their own handlers by writing such a file:
     memory = 128                           # optional, MB
     environment = { KEY = "value" }        # optional
     tables = { message_history = ["PutItem"] }  # optional: the DynamoDB actions it may call
+    invokes = { FANOUT_FUNCTION = "OtherHandler" }  # optional: functions it may invoke
+    async_retries = 2                      # optional: Lambda's retries of a failed async call
     [routes.sendmessage]
     function = "MyHandler"
     route_response = false                 # optional: return the body to the sender
 
 ``tables`` names the chat's tables by role (``active_connections``, ``session_history``,
 ``message_history``) and the DynamoDB actions the function calls on each: in AWS each
-function's role allows exactly these, on exactly those tables.
+function's role allows exactly these, on exactly those tables. ``invokes`` names the
+functions it calls through Lambda's Invoke API, each by the environment variable that
+holds the called function's name where it runs (locally its name here, in AWS the
+stage's name for it); in AWS its role may invoke exactly those.
 """
 
 from __future__ import annotations
 
 import tomllib
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 import tomli_w
@@ -34,6 +39,8 @@ from system.provision import TableNames
 DEFAULT_ROUTES_FILE = Path(__file__).resolve().parent / "routes.toml"
 DEFAULT_TIMEOUT_S = 3.0
 DEFAULT_MEMORY_MB = 128
+# Lambda's MaximumRetryAttempts for asynchronous invocations: 2 unless configured (0 to 2).
+DEFAULT_ASYNC_RETRIES = 2
 BODY_PREFIX = "$request.body."
 TABLE_ROLES = tuple(f.name for f in fields(TableNames))
 
@@ -53,6 +60,8 @@ class FunctionSpec:
     memory_mb: int = DEFAULT_MEMORY_MB
     code_dir: Path | None = None  # None: importable where the harness runs
     tables: dict[str, tuple[str, ...]] = field(default_factory=dict)  # role -> DynamoDB actions
+    invokes: dict[str, str] = field(default_factory=dict)  # environment variable -> function
+    async_retries: int = DEFAULT_ASYNC_RETRIES
 
 
 @dataclass(frozen=True)
@@ -123,6 +132,14 @@ def with_environment(**variables: str) -> Callable[[dict], None]:
     return edit
 
 
+def with_fanout_strategy(routes: RoutesFile, strategy: str) -> RoutesFile:
+    """``routes`` with FANOUT_STRATEGY set in every function's environment (the local
+    stack's and deploy's ``--fanout``)."""
+    return replace(routes, functions={
+        name: replace(spec, environment={**spec.environment, "FANOUT_STRATEGY": strategy})
+        for name, spec in routes.functions.items()})
+
+
 def with_route_response(route_key: str) -> Callable[[dict], None]:
     """An edit for ``write_routes_variant``: the route two-way (its function's body goes
     back to the sender, e.g. sendmessage's answer with the message id)."""
@@ -152,6 +169,8 @@ def load_routes(path: Path = DEFAULT_ROUTES_FILE) -> RoutesFile:
                 memory_mb=int(spec.get("memory", DEFAULT_MEMORY_MB)),
                 code_dir=(base / spec["code"]).resolve() if "code" in spec else None,
                 tables=_table_actions(name, spec),
+                invokes={str(k): str(v) for k, v in spec.get("invokes", {}).items()},
+                async_retries=int(spec.get("async_retries", DEFAULT_ASYNC_RETRIES)),
             )
             for name, spec in document.get("functions", {}).items()
         }
@@ -171,4 +190,11 @@ def load_routes(path: Path = DEFAULT_ROUTES_FILE) -> RoutesFile:
     for spec in functions.values():
         if spec.timeout_s <= 0:
             raise RouteConfigError(f"routes file {path}: {spec.name} timeout must be positive")
+        if not 0 <= spec.async_retries <= DEFAULT_ASYNC_RETRIES:
+            raise RouteConfigError(f"routes file {path}: {spec.name} async_retries must be 0, "
+                                   f"1 or 2 (Lambda's MaximumRetryAttempts)")
+        for variable, called in spec.invokes.items():
+            if called not in functions:
+                raise RouteConfigError(f"routes file {path}: {spec.name} invokes unknown "
+                                       f"function {called!r} (as {variable})")
     return RoutesFile(Path(path), expression, routes, functions)

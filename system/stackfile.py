@@ -41,6 +41,8 @@ class StackFile:
     metrics_file: str | None = None
     control_endpoint: str | None = None  # local stacks only: fault injection
     control_token: str | None = None  # the control endpoint's 'Authorization: Bearer' token
+    aws_latency: str | None = None  # local stacks: the date of the AWS latency model, if on
+    lambda_endpoint: str | None = None  # local stacks: the Lambda Invoke API
     extra: dict = field(default_factory=dict)
 
     @property
@@ -83,6 +85,15 @@ class StackFile:
         import boto3
 
         return boto3.client("dynamodb", endpoint_url=self.dynamodb_endpoint,
+                            **self._session_args())
+
+    def lambda_client(self, **config):
+        """A Lambda client for the stack's functions (local: its Invoke API; AWS: the
+        region's, where the stack's functions have the stage's names)."""
+        import boto3
+        from botocore.config import Config
+
+        return boto3.client("lambda", endpoint_url=self.lambda_endpoint, config=Config(**config),
                             **self._session_args())
 
     def management_client(self, **config):

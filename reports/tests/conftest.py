@@ -9,6 +9,7 @@ percentiles over the raw values.
 
 import json
 import math
+from pathlib import Path
 
 import boto3
 import pytest
@@ -155,3 +156,60 @@ def price_cache(tmp_path, monkeypatch):
     """An empty cache directory of our own (chat-harness caches in $XDG_CACHE_HOME)."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     return tmp_path / "cache" / "chat-harness"
+
+
+# -- synthetic local runs, for the fan-out analysis ----------------------------------------
+
+TABLES = {"active_connections": "ActiveConnections", "session_history": "SessionHistory",
+          "message_history": "MessageHistory"}
+
+
+def a_local_run(metrics=(), invocations=(), *, users=50, aws_latency=None, directory=None):
+    """A local run's RunData with these EMF lines and invocations and nothing else measured:
+    two steps up to ``users``, 6 messages per user per minute, heartbeats every 30 s."""
+    from reports.run_data import RunData
+
+    figures = {"count": 10, "p50": 20.0, "p95": 40.0, "p99": 45.0, "max": 50.0}
+    steps = [{"users": n, "starts_at_s": i * 30, "ends_at_s": (i + 1) * 30, "messages_sent": n,
+              "delivery_ratio": 1.0, "generator": {"saturated": False},
+              "fanout_ms": figures, "last_recipient_ms": figures}
+             for i, n in enumerate((users // 2, users))]
+    summary = {"users_peak": users, "messages_sent": 100, "deliveries_received": 2000,
+               "delivery_ratio": 1.0, "started_at": 1_000.0, "ended_at": 1_060.0,
+               "steps": steps, "generator": {"saturated": False},
+               "load": {"steps": [users // 2, users], "step_hold_s": 30,
+                        "messages_per_minute": 6.0, "schedule": "constant", "heartbeat_s": 30,
+                        "processes": 1},
+               "stack": {"kind": "local", "region": "us-east-1", "tables": TABLES,
+                         "dynamodb_backend": "dynalite", "capacity_fidelity": "size-based",
+                         "aws_latency": aws_latency}}
+    return RunData(directory or Path("runs/synthetic"), summary, [], list(metrics),
+                   list(invocations), {"chat": 100, "heartbeat": 100})
+
+
+def broadcast_line(recipients, ms, *, route="sendmessage", strategy="threads", request_id=None,
+                   delivered=None, batches=None, failed=0):
+    """A broadcasting invocation's fan-out line (system/handlers/chat.py ``Fanout.metrics``)."""
+    line = {"Route": route, "Recipients": recipients, "Gone": 0, "Failed": failed,
+            "FanoutDuration": ms, "requestId": request_id}
+    if strategy is not None:
+        line["FanoutStrategy"] = strategy
+    if strategy == "batched":
+        line.update(Delivered=0, Batches=batches if batches is not None else -(-recipients // 100))
+    else:
+        line["Delivered"] = recipients if delivered is None else delivered
+    return line
+
+
+def batch_line(broadcast_id, recipients, ms, delay_ms, *, route="sendmessage"):
+    """One FanoutHandler batch's line: its broadcast's route and id."""
+    return {"Route": route, "BatchRecipients": recipients, "Delivered": recipients, "Gone": 0,
+            "Failed": 0, "BatchDuration": ms, "BatchDelay": delay_ms,
+            "FanoutStrategy": "batched", "BroadcastId": broadcast_id, "requestId": "lambda-id"}
+
+
+def invocation(function, duration_ms, *, error_type=None, timeout_ms=3000, t=1_010.0):
+    """An invocations.jsonl record (system/local/lambda_runtime/logs.py)."""
+    return {"t": t, "function": function, "request_id": "r", "duration_ms": duration_ms,
+            "memory_mb": 128, "timeout_ms": timeout_ms, "failed": error_type is not None,
+            "error_type": error_type}

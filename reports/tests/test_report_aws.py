@@ -82,6 +82,13 @@ def test_a_run_on_aws_is_sized_from_cloudwatch_and_priced_in_its_region(cloudwat
     assert (prices["region"], prices["source"], prices["fallback"]) == (
         REGION, "the AWS Price List API", None)
     assert prices["as_of"] >= today
+    # the fan-out: no strategy or per-message points in CloudWatch, so no fit; priced from
+    # the median broadcast (250 ms to 100 recipients: 4 rounds of 32 posts, taken as threads)
+    section = document["fanout"]
+    assert section["strategy_source"].startswith("not known: CloudWatch's metrics do not carry")
+    assert section["last_recipient"]["refused"].startswith("CloudWatch keeps whole-run")
+    assert section["break_point"]["users"] is None and section["timeouts"] is None
+    assert section["lambda_cost"]["post_ms"] == 250 / 4
     paths = write(run_dir, document)
     assert all(path.stat().st_size > 0 for path in paths)
     cited = f"eu-west-1 list prices from the AWS Price List API as of {prices['as_of']}"

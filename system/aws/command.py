@@ -14,6 +14,7 @@ from pathlib import Path
 from system.aws.deploy import DeployOptions, Throttling, deploy, destroy
 from system.aws.deployer_policy import deployer_policy
 from system.aws.stage import check_stage_name
+from system.fanout_strategies import FANOUT_STRATEGIES
 from system.provision import Capacity, TableNames
 from system.routes import DEFAULT_ROUTES_FILE
 
@@ -73,6 +74,9 @@ def add_deploy_arguments(parser: argparse.ArgumentParser) -> None:
                         help="provisioned capacity of a table (repeatable; others 5/5)")
     parser.add_argument("--routes", type=Path, default=DEFAULT_ROUTES_FILE, metavar="FILE",
                         help="route -> handler mapping (TOML; default: the chat's own)")
+    parser.add_argument("--fanout", choices=FANOUT_STRATEGIES, metavar="STRATEGY",
+                        help="the handlers' fan-out strategy (FANOUT_STRATEGY): sequential, "
+                             "threads or batched (default: the routes file's, else threads)")
     defaults = Throttling()
     parser.add_argument("--throttle-rate", type=float, default=defaults.rate, metavar="PER_S",
                         help="stage throttling: steady requests/s (default %(default)g)")
@@ -104,7 +108,7 @@ def run_deploy(args: argparse.Namespace) -> int:
     options = DeployOptions(
         stage=args.stage, region=session.region_name, routes_file=args.routes,
         provisioned=args.billing == "provisioned", capacity=dict(args.capacity),
-        throttling=Throttling(args.throttle_rate, args.throttle_burst))
+        fanout=args.fanout, throttling=Throttling(args.throttle_rate, args.throttle_burst))
     changes, stack = deploy(session, options, apply=not args.plan)
     for change in changes:
         print(change.line())

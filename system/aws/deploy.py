@@ -26,7 +26,13 @@ from system.aws.errors import AwsError, CallRecorder, aws_errors_in_one_line
 from system.aws.package import FunctionPackage, package_function
 from system.aws.stage import LAMBDA_TRUST_POLICY, ROLE_PATH, TAG_KEY, Stage
 from system.provision import Capacity, enable_ttl, table_definition
-from system.routes import DEFAULT_ROUTES_FILE, RoutesFile, load_routes
+from system.routes import (
+    DEFAULT_ASYNC_RETRIES,
+    DEFAULT_ROUTES_FILE,
+    RoutesFile,
+    load_routes,
+    with_fanout_strategy,
+)
 from system.stackfile import StackFile
 
 # A current Python runtime: https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtimes.html
@@ -66,6 +72,7 @@ class DeployOptions:
     provisioned: bool = False
     capacity: dict[str, Capacity] = field(default_factory=dict)  # table role -> RCU/WCU
     throttling: Throttling = Throttling()
+    fanout: str | None = None  # FANOUT_STRATEGY for every function; None: the routes file's
 
 
 @dataclass(frozen=True)
@@ -88,7 +95,9 @@ class Deployment:
         self.apply = apply
         self.changes: list[Change] = []
         self.recorder = CallRecorder(session)
-        self.routes: RoutesFile = load_routes(options.routes_file)
+        routes = load_routes(options.routes_file)
+        self.routes: RoutesFile = (with_fanout_strategy(routes, options.fanout)
+                                   if options.fanout else routes)
         with aws_errors_in_one_line(self.recorder):
             def client(name: str):
                 return session.client(name, region_name=options.region)
@@ -117,6 +126,7 @@ class Deployment:
                 self.converge_log_group(self.stage.log_group(name))
                 self.converge_role(name, api_id)
                 self.converge_function(name)
+                self.converge_async_retries(name)
                 if name in self.routed_functions():
                     self.converge_permission(name, api_id)
             changed = self.converge_integrations_and_routes(api_id)
@@ -290,8 +300,10 @@ class Deployment:
         return {
             "Handler": spec.handler, "Runtime": RUNTIME, "Role": self.stage.role_arn(function),
             "Timeout": math.ceil(spec.timeout_s), "MemorySize": spec.memory_mb,
-            "Environment": {"Variables": {**self.stage.tables.handler_environment(),
-                                          **spec.environment}},
+            "Environment": {"Variables": {
+                **self.stage.tables.handler_environment(), **spec.environment,
+                **{variable: self.stage.function_name(called)
+                   for variable, called in spec.invokes.items()}}},
         }
 
     def converge_function(self, function: str) -> None:
@@ -335,6 +347,26 @@ class Deployment:
                     raise
                 time.sleep(2)  # AWS's own propagation: nothing to await but time
         self.lambda_.get_waiter("function_active_v2").wait(FunctionName=name)
+
+    def converge_async_retries(self, function: str) -> None:
+        """Lambda retries a failed asynchronous invocation twice unless the function's
+        event invoke config says otherwise: set where the routes file's ``async_retries``
+        differs (the fan-out function's 0)."""
+        name = self.stage.function_name(function)
+        wanted = self.routes.functions[function].async_retries
+        current = self.get_or_none(self.lambda_.get_function_event_invoke_config,
+                                   self.lambda_.exceptions.ResourceNotFoundException,
+                                   FunctionName=name)
+        retries = current.get("MaximumRetryAttempts", DEFAULT_ASYNC_RETRIES) if current else (
+            DEFAULT_ASYNC_RETRIES)
+        if retries == wanted:
+            if current is not None:
+                self.record("async retries", name, "unchanged", str(wanted))
+            return
+        if self.record("async retries", name, "create" if current is None else "update",
+                       str(wanted)):
+            self.lambda_.put_function_event_invoke_config(FunctionName=name,
+                                                          MaximumRetryAttempts=wanted)
 
     def converge_permission(self, function: str, api_id: str | None) -> None:
         """API Gateway may invoke the function from any route of this API."""

@@ -24,7 +24,8 @@ def deployer_policy(region: str = "*", account: str = "*") -> dict:
          "Action": [f"lambda:{a}" for a in (
              "CreateFunction", "DeleteFunction", "GetFunction", "GetFunctionConfiguration",
              "UpdateFunctionCode", "UpdateFunctionConfiguration", "AddPermission",
-             "RemovePermission", "GetPolicy", "ListTags", "TagResource")],
+             "RemovePermission", "GetPolicy", "ListTags", "TagResource",
+             "GetFunctionEventInvokeConfig", "PutFunctionEventInvokeConfig")],
          "Resource": f"arn:aws:lambda:{region}:{account}:function:{names}"},
         {"Sid": "Roles", "Effect": "Allow",
          "Action": [f"iam:{a}" for a in (

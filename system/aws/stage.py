@@ -105,7 +105,8 @@ class Stage:
     def function_policy(self, spec: FunctionSpec, api_id: str) -> dict:
         """Least privilege for one function: the DynamoDB actions its routes-file entry
         names, each on its own table; @connections on this API's stage (every chat route
-        posts to a connection); writing to its own log group."""
+        posts to a connection); invoking exactly the functions its ``invokes`` names;
+        writing to its own log group."""
         tables = self.tables.as_dict()
         statements = [
             {"Sid": f"Table{index}", "Effect": "Allow",
@@ -116,6 +117,11 @@ class Stage:
         statements.append({"Sid": "Connections", "Effect": "Allow",
                            "Action": "execute-api:ManageConnections",
                            "Resource": self.connections_arn(api_id)})
+        if spec.invokes:
+            statements.append({"Sid": "Invoke", "Effect": "Allow",
+                               "Action": "lambda:InvokeFunction",
+                               "Resource": sorted({self.function_arn(called)
+                                                   for called in spec.invokes.values()})})
         statements.append({"Sid": "Logs", "Effect": "Allow", "Action": list(LOG_ACTIONS),
                            "Resource": self.log_group_arn(self.log_group(spec.name)) + ":*"})
         return {"Version": POLICY_VERSION, "Statement": statements}

@@ -8,8 +8,12 @@ or on the local stack (the local stack points boto3 elsewhere through
 Fixes over the reference app's handlers:
 - Scan follows ``LastEvaluatedKey``: one Scan page stops at 1 MB (~30k ids).
 - A recipient answering 410 GoneException is deleted from ActiveConnections.
-- Fan-out is concurrent and bounded (``FANOUT_CONCURRENCY`` threads): sequential
-  ``post_to_connection`` cannot reach 1,000 recipients within a 3 s timeout.
+- Fan-out has a strategy (``FANOUT_STRATEGY``): ``threads`` (the default: bounded
+  concurrency, ``FANOUT_CONCURRENCY`` threads), ``sequential`` (the reference app's:
+  it cannot reach 1,000 recipients within a 3 s timeout in AWS) or ``batched``
+  (recipients split into ``FANOUT_BATCH_SIZE`` batches, each posted by the fan-out
+  function ``FANOUT_FUNCTION``, invoked asynchronously: AWS's way past one
+  invocation's reach).
 - Every DynamoDB call asks ``ReturnConsumedCapacity=TOTAL`` and each invocation
   prints CloudWatch Embedded Metric Format lines, so the same telemetry reaches
   CloudWatch in AWS and the capacity report locally.
@@ -23,6 +27,7 @@ import random
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -33,15 +38,41 @@ from botocore.exceptions import ClientError
 
 from system.apigateway_quotas import INTEGRATION_TIMEOUT_SECONDS, MAX_DURATION_SECONDS
 from system.dynamodb_capacity import WRITE_OPERATIONS
+from system.fanout_strategies import (
+    DEFAULT_FANOUT_BATCH_SIZE,
+    DEFAULT_FANOUT_CONCURRENCY,
+    DEFAULT_FANOUT_STRATEGY,
+    FANOUT_STRATEGIES,
+)
+from system.handlers.frames import presence_frame
 
 ACTIVE_CONNECTIONS_TABLE = os.environ.get("ACTIVE_CONNECTIONS_TABLE", "ActiveConnections")
 SESSION_HISTORY_TABLE = os.environ.get("SESSION_HISTORY_TABLE", "SessionHistory")
 MESSAGE_HISTORY_TABLE = os.environ.get("MESSAGE_HISTORY_TABLE", "MessageHistory")
-FANOUT_CONCURRENCY = int(os.environ.get("FANOUT_CONCURRENCY", "32"))
+FANOUT_CONCURRENCY = int(os.environ.get("FANOUT_CONCURRENCY", DEFAULT_FANOUT_CONCURRENCY))
+FANOUT_STRATEGY = os.environ.get("FANOUT_STRATEGY", DEFAULT_FANOUT_STRATEGY)
+FANOUT_BATCH_SIZE = int(os.environ.get("FANOUT_BATCH_SIZE", DEFAULT_FANOUT_BATCH_SIZE))
+# The fan-out function's name (the stack sets it from the routes file's ``invokes``).
+FANOUT_FUNCTION = os.environ.get("FANOUT_FUNCTION", "")
+if FANOUT_STRATEGY not in FANOUT_STRATEGIES:
+    raise ValueError(f"FANOUT_STRATEGY={FANOUT_STRATEGY!r}: choose one of "
+                     f"{', '.join(FANOUT_STRATEGIES)}")
+if FANOUT_BATCH_SIZE < 1:
+    raise ValueError(f"FANOUT_BATCH_SIZE must be at least 1, got {FANOUT_BATCH_SIZE}")
 METRICS_NAMESPACE = os.environ.get("METRICS_NAMESPACE", "ChatHarness")
-# Join and leave notices ("on", the reference app's behaviour, or "off"): each is a
-# broadcast to everyone, so N users connecting cost N(N-1)/2 posts.
-PRESENCE_NOTICES = os.environ.get("PRESENCE_NOTICES", "on") != "off"
+# Join and leave notices: "on" (the reference app's: each is a broadcast to everyone, so N
+# users connecting cost N(N-1)/2 posts), "off", or "coalesced": at most one notice per
+# PRESENCE_WINDOW_S seconds, naming everyone who came or went since the last (see
+# ``presence_notice``).
+PRESENCE_MODES = ("on", "off", "coalesced")
+PRESENCE_NOTICES = os.environ.get("PRESENCE_NOTICES", "on")
+PRESENCE_WINDOW_S = float(os.environ.get("PRESENCE_WINDOW_S", "2"))
+if PRESENCE_NOTICES not in PRESENCE_MODES:
+    raise ValueError(f"PRESENCE_NOTICES={PRESENCE_NOTICES!r}: choose one of "
+                     f"{', '.join(PRESENCE_MODES)}")
+# coalesced: the joins and leaves not told yet, and when the last notice went out, kept in
+# one SessionHistory item under a key no connection id can have (ids never hold '#').
+PRESENCE_ITEM_KEY = {"connection_id": {"S": "#presence"}}
 # API Gateway's maximum connection duration is 2 hours: a row older than that
 # belongs to a connection whose $disconnect was lost, and TTL removes it.
 CONNECTION_TTL_SECONDS = MAX_DURATION_SECONDS + 300
@@ -100,6 +131,11 @@ dynamodb = boto3.client(
 capacity.attach(dynamodb)
 _fanout_pool = ThreadPoolExecutor(max_workers=FANOUT_CONCURRENCY, thread_name_prefix="fanout")
 _management_clients: dict[str, object] = {}
+# batched: the fan-out function is invoked asynchronously (InvocationType=Event); a call
+# that fails is retried by botocore (standard mode), as an accepted event is by Lambda.
+lambda_client = (boto3.client("lambda", config=Config(max_pool_connections=FANOUT_CONCURRENCY,
+                                                      retries={"mode": "standard"}))
+                 if FANOUT_STRATEGY == "batched" else None)
 
 
 def utc_now() -> str:
@@ -111,10 +147,13 @@ def connection_id(event: dict) -> str:
     return event["requestContext"]["connectionId"]
 
 
-def management_client(event: dict):
-    """The @connections client for the API that sent ``event``: https://{domainName}/{stage}."""
+def management_endpoint(event: dict) -> str:
+    """The @connections endpoint of the API that sent ``event``: https://{domainName}/{stage}."""
     context = event["requestContext"]
-    endpoint = f"https://{context['domainName']}/{context['stage']}"
+    return f"https://{context['domainName']}/{context['stage']}"
+
+
+def management_client(endpoint: str):
     client = _management_clients.get(endpoint)
     if client is None:
         client = boto3.client(
@@ -143,14 +182,45 @@ def active_connections() -> list[dict]:
 
 @dataclass
 class Fanout:
-    """What one broadcast did, for the invocation's metrics."""
+    """What one broadcast did, or (``batch_of`` set) one batch of a batched broadcast, for
+    the invocation's metrics. A batched broadcast's own line counts what it dispatched
+    (``batches``); its batches' lines count the deliveries."""
 
+    strategy: str = FANOUT_STRATEGY
     recipients: int = 0
     delivered: int = 0
     gone: int = 0
     failed: int = 0
     duration_ms: float = 0.0
+    batches: int = 0
+    batch_of: dict | None = None  # a batch's {"broadcast_id", "delay_ms"}
     errors: list[str] = field(default_factory=list)
+
+    @property
+    def reached(self) -> int:
+        """The connections the message went to: delivered, or for a batched broadcast
+        (whose batches deliver after it returns) handed to its batches."""
+        if self.strategy == "batched" and self.batch_of is None:
+            return self.recipients - self.failed
+        return self.delivered
+
+    def metrics(self) -> dict[str, tuple[float, str]]:
+        outcomes = {"Delivered": (self.delivered, "Count"), "Gone": (self.gone, "Count"),
+                    "Failed": (self.failed, "Count")}
+        if self.batch_of is not None:
+            return {"BatchRecipients": (self.recipients, "Count"), **outcomes,
+                    "BatchDuration": (round(self.duration_ms, 3), "Milliseconds"),
+                    "BatchDelay": (round(self.batch_of["delay_ms"], 3), "Milliseconds")}
+        metrics = {"Recipients": (self.recipients, "Count"), **outcomes,
+                   "FanoutDuration": (round(self.duration_ms, 3), "Milliseconds")}
+        if self.strategy == "batched":
+            metrics["Batches"] = (self.batches, "Count")
+        return metrics
+
+    def properties(self) -> dict[str, str]:
+        if self.batch_of is not None:
+            return {"FanoutStrategy": self.strategy, "BroadcastId": self.batch_of["broadcast_id"]}
+        return {"FanoutStrategy": self.strategy}
 
 
 def post(client, recipient: str, data: bytes) -> str:
@@ -175,13 +245,13 @@ def post(client, recipient: str, data: bytes) -> str:
     return f"{recipient}: LimitExceededException after {POST_ATTEMPTS} attempts"
 
 
-def prune(row: dict) -> None:
+def prune(recipient: str) -> None:
     """Delete a connection that answered GoneException, unless it may still be in $connect."""
     cutoff = int((time.time() - PRUNE_GRACE_SECONDS) * 1000)
     try:
         dynamodb.delete_item(
             TableName=ACTIVE_CONNECTIONS_TABLE,
-            Key={"connection_id": row["connection_id"]},
+            Key={"connection_id": {"S": recipient}},
             ConditionExpression="attribute_not_exists(connected_at_ms) OR connected_at_ms < :cutoff",
             ExpressionAttributeValues={":cutoff": {"N": str(cutoff)}},
         )
@@ -193,22 +263,24 @@ def encode(payload: dict) -> bytes:
     return json.dumps(payload, ensure_ascii=False).encode()
 
 
-def broadcast(event: dict, payload: dict | bytes, *, exclude: str | None = None) -> Fanout:
-    """Post ``payload`` to every active connection but ``exclude``, concurrently."""
+def deliver(endpoint: str, recipients: Sequence[str], data: bytes, fanout: Fanout) -> Fanout:
+    """Post ``data`` to each recipient, one after another (``sequential``) or on the thread
+    pool; prune those gone; count the outcomes into ``fanout``."""
     started = time.perf_counter()
-    rows = [r for r in active_connections() if r["connection_id"]["S"] != exclude]
-    client = management_client(event)
-    data = payload if isinstance(payload, bytes) else encode(payload)
-    outcomes = list(
-        _fanout_pool.map(lambda row: post(client, row["connection_id"]["S"], data), rows)
-    )
-    fanout = Fanout(recipients=len(rows))
-    for row, outcome in zip(rows, outcomes):
+    client = management_client(endpoint)
+
+    def post_one(recipient: str) -> str:
+        return post(client, recipient, data)
+
+    outcomes = (list(map(post_one, recipients)) if fanout.strategy == "sequential"
+                else list(_fanout_pool.map(post_one, recipients)))
+    fanout.recipients = len(recipients)
+    for recipient, outcome in zip(recipients, outcomes):
         if outcome == "delivered":
             fanout.delivered += 1
         elif outcome == "gone":
             fanout.gone += 1
-            prune(row)
+            prune(recipient)
         else:
             fanout.failed += 1
             fanout.errors.append(outcome)
@@ -218,24 +290,102 @@ def broadcast(event: dict, payload: dict | bytes, *, exclude: str | None = None)
     return fanout
 
 
+def dispatch(event: dict, recipients: list[str], data: bytes, started_ms: float) -> Fanout:
+    """Hand the recipients, in batches of FANOUT_BATCH_SIZE, to the fan-out function, one
+    asynchronous invocation (InvocationType=Event) per batch, invoked concurrently."""
+    if not FANOUT_FUNCTION:
+        raise RuntimeError("FANOUT_STRATEGY=batched needs FANOUT_FUNCTION, the fan-out "
+                           "function's name (its routes-file entry's invokes sets it)")
+    started = time.perf_counter()
+    route = event["requestContext"]["routeKey"]
+    batches = [recipients[i:i + FANOUT_BATCH_SIZE]
+               for i in range(0, len(recipients), FANOUT_BATCH_SIZE)]
+
+    def invoke(batch: list[str]) -> str | None:
+        payload = {"endpoint": management_endpoint(event), "data": data.decode(),
+                   "recipients": batch, "route": route,
+                   "broadcast_id": event["requestContext"].get("requestId", ""),
+                   "started_ms": started_ms}
+        try:
+            lambda_client.invoke(FunctionName=FANOUT_FUNCTION, InvocationType="Event",
+                                 Payload=json.dumps(payload).encode())
+        except ClientError as error:
+            return f"batch of {len(batch)}: {error.response['Error'].get('Code')}"
+        return None
+
+    fanout = Fanout(recipients=len(recipients), batches=len(batches))
+    for batch, error in zip(batches, _fanout_pool.map(invoke, batches)):
+        if error is not None:
+            fanout.failed += len(batch)
+            fanout.errors.append(error)
+    fanout.duration_ms = (time.perf_counter() - started) * 1000
+    if fanout.errors:
+        print(f"fan-out dispatch failures: {'; '.join(fanout.errors[:10])}")
+    return fanout
+
+
+def broadcast(event: dict, payload: dict | bytes, *, exclude: str | None = None) -> Fanout:
+    """Post ``payload`` to every active connection but ``exclude``, by FANOUT_STRATEGY."""
+    started_ms = time.time() * 1000
+    recipients = [row["connection_id"]["S"] for row in active_connections()
+                  if row["connection_id"]["S"] != exclude]
+    data = payload if isinstance(payload, bytes) else encode(payload)
+    if FANOUT_STRATEGY == "batched":
+        return dispatch(event, recipients, data, started_ms)
+    return deliver(management_endpoint(event), recipients, data, Fanout())
+
+
+def presence_notice(event: dict, change: str, notice: dict) -> Fanout | None:
+    """Tell the others that the event's connection ``change``d ("joined" or "left") by
+    PRESENCE_NOTICES: ``notice`` now ("on"), nothing ("off"), or ("coalesced") note the
+    change, and if no notice went out in the last PRESENCE_WINDOW_S, take every change
+    noted since (one conditional UpdateItem, atomically) and tell them all in one
+    ``presence_frame``. A change inside the window is told with the next notice, at the
+    next join or leave after the window."""
+    me = connection_id(event)
+    if PRESENCE_NOTICES == "off":
+        return None
+    if PRESENCE_NOTICES == "on":
+        return broadcast(event, notice, exclude=me)
+    dynamodb.update_item(TableName=SESSION_HISTORY_TABLE, Key=PRESENCE_ITEM_KEY,
+                         UpdateExpression="ADD #change :me",
+                         ExpressionAttributeNames={"#change": change},
+                         ExpressionAttributeValues={":me": {"SS": [me]}})
+    now_ms = int(time.time() * 1000)
+    try:
+        noted = dynamodb.update_item(
+            TableName=SESSION_HISTORY_TABLE, Key=PRESENCE_ITEM_KEY,
+            UpdateExpression="SET told_at_ms = :now REMOVE #joined, #left",
+            ConditionExpression="attribute_not_exists(told_at_ms) OR told_at_ms < :since",
+            ExpressionAttributeNames={"#joined": "joined", "#left": "left"},
+            ExpressionAttributeValues={":now": {"N": str(now_ms)},
+                                       ":since": {"N": str(now_ms - PRESENCE_WINDOW_S * 1000)}},
+            ReturnValues="ALL_OLD")["Attributes"]
+    except dynamodb.exceptions.ConditionalCheckFailedException:
+        return None  # told within the window: the next notice tells this change
+    joined, left = (sorted(noted.get(key, {}).get("SS", [])) for key in ("joined", "left"))
+    return broadcast(event, presence_frame(joined, left), exclude=me)
+
+
 def reply(event: dict, payload: dict) -> None:
     """Post ``payload`` to the connection that sent ``event`` only."""
-    management_client(event).post_to_connection(ConnectionId=connection_id(event),
-                                                 Data=encode(payload))
+    management_client(management_endpoint(event)).post_to_connection(
+        ConnectionId=connection_id(event), Data=encode(payload))
 
 
-def emit_metrics(event: dict, fanout: Fanout | None = None) -> None:
+def emit_metrics(route: str, request_id: str | None, fanout: Fanout | None = None) -> None:
     """Print this invocation's metrics as CloudWatch Embedded Metric Format lines.
 
-    One line per table (ConsumedRCU/ConsumedWCU, dimensions Route and Table) and
-    one for the fan-out (Recipients, Delivered, Gone, Failed, FanoutDuration).
-    Written by hand rather than with aws-embedded-metrics so the function zip
-    needs nothing beyond the Lambda runtime's boto3.
+    One line per table (ConsumedRCU/ConsumedWCU, dimensions Route and Table) and one
+    for the fan-out (``Fanout.metrics``: Recipients ... FanoutDuration, or a batch's
+    BatchRecipients ... BatchDelay; dimension Route, the batch's that of its broadcast).
+    Written by hand rather than with aws-embedded-metrics so the function zip needs
+    nothing beyond the Lambda runtime's boto3.
     """
-    route = event["requestContext"]["routeKey"]
     timestamp = int(time.time() * 1000)
 
-    def line(dimensions: dict, metrics: dict[str, tuple[float, str]]) -> str:
+    def line(dimensions: dict, metrics: dict[str, tuple[float, str]],
+             properties: dict | None = None) -> str:
         document = {
             "_aws": {
                 "Timestamp": timestamp,
@@ -249,7 +399,8 @@ def emit_metrics(event: dict, fanout: Fanout | None = None) -> None:
             },
             **dimensions,
             **{name: value for name, (value, _) in metrics.items()},
-            "requestId": event["requestContext"].get("requestId"),
+            **(properties or {}),
+            "requestId": request_id,
         }
         return json.dumps(document)
 
@@ -264,26 +415,17 @@ def emit_metrics(event: dict, fanout: Fanout | None = None) -> None:
             )
         )
     if fanout is not None:
-        print(
-            line(
-                {"Route": route},
-                {
-                    "Recipients": (fanout.recipients, "Count"),
-                    "Delivered": (fanout.delivered, "Count"),
-                    "Gone": (fanout.gone, "Count"),
-                    "Failed": (fanout.failed, "Count"),
-                    "FanoutDuration": (round(fanout.duration_ms, 3), "Milliseconds"),
-                },
-            )
-        )
+        print(line({"Route": route}, fanout.metrics(), fanout.properties()))
     capacity.reset()
 
 
-def metered(handler):
-    """Wrap a route handler so every invocation ends with its EMF lines.
+def metered(handler, route_of=lambda event: event["requestContext"]["routeKey"],
+            request_id_of=lambda event, context: event["requestContext"].get("requestId")):
+    """Wrap a handler so every invocation ends with its EMF lines.
 
     The handler returns ``(response, fanout_or_None)``; the wrapper returns the
-    response to API Gateway.
+    response to its caller. ``route_of`` and ``request_id_of`` say where an event
+    that is not API Gateway's (the fan-out function's) keeps them.
     """
 
     def lambda_handler(event: dict, context) -> dict:
@@ -293,7 +435,7 @@ def metered(handler):
             response, fanout = handler(event, context)
             return response
         finally:
-            emit_metrics(event, fanout)
+            emit_metrics(route_of(event), request_id_of(event, context), fanout)
 
     lambda_handler.__doc__ = handler.__doc__
     return lambda_handler

@@ -4,24 +4,23 @@
 from system.handlers.chat import (
     ACTIVE_CONNECTIONS_TABLE,
     CONNECTION_TTL_SECONDS,
-    PRESENCE_NOTICES,
     SESSION_HISTORY_TABLE,
-    broadcast,
     connection_id,
     dynamodb,
     metered,
+    presence_notice,
     utc_now,
 )
 from system.handlers.frames import join_frame
 
 
 def connect(event: dict, context):
-    """The join notice goes out before the row is written, so the new connection,
-    which API Gateway answers with 410 until $connect returns, is not a recipient. The
-    row carries connectedAt, so that other broadcasts meeting that 410 keep it (see
+    """The join notice (``presence_notice``) goes out before the row is written, so the
+    new connection, which API Gateway answers with 410 until $connect returns, is not a
+    recipient. The row carries connectedAt, so that other broadcasts meeting that 410 keep it (see
     ``prune``)."""
     me = connection_id(event)
-    fanout = broadcast(event, join_frame(me), exclude=me) if PRESENCE_NOTICES else None
+    fanout = presence_notice(event, "joined", join_frame(me))
     connected_at_ms = event["requestContext"]["connectedAt"]  # the handshake's start
     dynamodb.put_item(
         TableName=ACTIVE_CONNECTIONS_TABLE,

@@ -4,12 +4,11 @@ import time
 
 from system.handlers.chat import (
     ACTIVE_CONNECTIONS_TABLE,
-    PRESENCE_NOTICES,
     SESSION_HISTORY_TABLE,
-    broadcast,
     connection_id,
     dynamodb,
     metered,
+    presence_notice,
     utc_now,
 )
 from system.handlers.frames import leave_frame
@@ -31,7 +30,7 @@ def disconnect(event: dict, context):
             ":duration": {"N": f"{duration:.3f}"},
         },
     )
-    fanout = broadcast(event, leave_frame(me), exclude=me) if PRESENCE_NOTICES else None
+    fanout = presence_notice(event, "left", leave_frame(me))
     return {"statusCode": 200, "body": "Disconnected"}, fanout
 
 

@@ -32,6 +32,17 @@ def leave_frame(connection_id: str) -> dict:
             "connection_id": connection_id}
 
 
+def presence_frame(joined: list[str], left: list[str]) -> dict:
+    """Coalesced join and leave notices (PRESENCE_NOTICES=coalesced): who came and went
+    since the last one."""
+    def told(ids: list[str], verb: str) -> str:
+        users = "1 user has" if len(ids) == 1 else f"{len(ids)} users have"
+        return f"{users} {verb} the chat - {', '.join(ids)}"
+
+    parts = [told(ids, verb) for ids, verb in ((joined, "joined"), (left, "left")) if ids]
+    return {"message": "; ".join(parts), "type": "presence", "joined": joined, "left": left}
+
+
 def whoami_frame(connection_id: str) -> dict:
     return {"message": f"Your connection id is {connection_id}", "type": "whoami",
             "connection_id": connection_id}

@@ -51,7 +51,7 @@ def send_message(event: dict, context):
         },
     )
     fanout = broadcast(event, data)
-    body = {"status": "sent", "message_id": message_id, "recipients": fanout.delivered}
+    body = {"status": "sent", "message_id": message_id, "recipients": fanout.reached}
     return {"statusCode": 200, "body": json.dumps(body)}, fanout
 
 

@@ -16,7 +16,9 @@ import signal
 import sys
 from pathlib import Path
 
+from system.fanout_strategies import FANOUT_STRATEGIES
 from system.local.apigateway.limits import ApiLimits
+from system.local.aws_latency import DEFAULT_LATENCY_TABLE, LatencyTableError, load_latency_table
 from system.local.capacity import parse_provisioned
 from system.local.dynamodb import BackendError
 from system.local.lambda_runtime.pool import LAMBDA_CONCURRENT_EXECUTIONS
@@ -97,6 +99,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         default=defaults.burst_s, metavar="SECONDS",
                         help="unused capacity a provisioned table keeps as burst credit "
                              "(default %(default)s, DynamoDB's)")
+    parser.add_argument("--fanout", choices=FANOUT_STRATEGIES, metavar="STRATEGY",
+                        help="how a broadcast reaches its recipients, for every function "
+                             "(FANOUT_STRATEGY): sequential, threads or batched (default: the "
+                             "routes file's, else threads)")
+    parser.add_argument("--aws-latency", nargs="?", type=Path, const=DEFAULT_LATENCY_TABLE,
+                        metavar="TABLE", help="add the delays AWS adds (post_to_connection, "
+                        "DynamoDB, Lambda warm and cold starts, async invoke) from a dated "
+                        "table (default: the harness's own, system/local/aws_latency.toml)")
     parser.add_argument("-v", "--verbose", action="store_true",
                         help="log every invocation and connection")
 
@@ -108,7 +118,8 @@ def options_from(args: argparse.Namespace) -> LocalStackOptions:
         state_dir=args.state_dir, stack_file=args.stack_file, concurrency=args.concurrency,
         queue_limit=args.queue_limit,
         lambda_timeout_s=args.lambda_timeout, provisioned=dict(args.provisioned),
-        burst_s=args.burst_seconds,
+        burst_s=args.burst_seconds, fanout=args.fanout,
+        aws_latency=load_latency_table(args.aws_latency) if args.aws_latency else None,
         limits=ApiLimits(
             frame_bytes=args.frame_limit, message_bytes=args.message_limit,
             idle_timeout_s=args.idle_timeout, max_duration_s=args.max_duration,
@@ -132,6 +143,11 @@ def print_where(stack: LocalStack) -> None:
         ("Stack file", str(options.stack_path)),
     ):
         print(f"  {label:<14} {value}", flush=True)
+    if options.fanout is not None:
+        print(f"  {'Fan-out':<14} {options.fanout} (FANOUT_STRATEGY of every function)",
+              flush=True)
+    if stack.latency.enabled:
+        print(f"  {'AWS latency':<14} {stack.latency.describe()}", flush=True)
     for table, capacity in options.provisioned.items():
         print(f"  {'Provisioned':<14} {table} {capacity.read} RCU / {capacity.write} WCU "
               f"per second, burst credit {options.burst_s:g} s", flush=True)
@@ -166,4 +182,5 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    return user_errors_as_one_line("chat-harness local", lambda: run(args), (BackendError,))
+    return user_errors_as_one_line("chat-harness local", lambda: run(args),
+                                   (BackendError, LatencyTableError))

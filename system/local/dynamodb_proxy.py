@@ -15,6 +15,11 @@ The Lambda workers reach DynamoDB through it. It forwards every call unchanged, 
 For a single-item write the rules need the stored item before it (and after an
 UpdateItem): the proxy reads it with a GetItem of its own, which is neither logged
 nor governed. Test clients read the tables directly, never throttled.
+
+With the AWS latency model on (``system.local.aws_latency``), each call whose body it can
+read first waits a ``dynamodb_read`` delay (``READ_OPERATIONS``) or a ``dynamodb_write`` delay
+(any other operation), as the Lambda making it would wait in AWS; the proxy's own
+GetItem lookups wait nothing.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from pathlib import Path
 from aiohttp import ClientSession, web
 
 from system.dynamodb_capacity import READ_OPERATIONS, item_size, modelled_capacity
+from system.local.aws_latency import AWS_LATENCY_OFF, AwsLatency
 from system.local.capacity import CapacityGovernor
 from system.local.faults import Faults
 from system.local.lambda_runtime.worker import INVOCATION_HEADER, ROUTE_HEADER
@@ -76,6 +82,11 @@ def measured_capacity(operation: str, response: dict) -> dict[str, dict[str, flo
     return measured
 
 
+def latency_kind(operation: str) -> str:
+    """The AWS latency model's kind for a DynamoDB operation: a read or a write."""
+    return "dynamodb_read" if operation in READ_OPERATIONS else "dynamodb_write"
+
+
 def _json_error(document: dict) -> web.Response:
     """A DynamoDB error as its JSON protocol carries it: HTTP 400, the type in ``__type``."""
     return web.Response(status=400, text=json.dumps(document),
@@ -94,8 +105,10 @@ def items_read(response: dict) -> list[dict]:
 class DynamoDBProxy:
     def __init__(self, backend_url: str, faults: Faults, *,
                  key_attributes: dict[str, str] | None = None,
-                 governor: CapacityGovernor | None = None, operations_log: Path) -> None:
+                 governor: CapacityGovernor | None = None, operations_log: Path,
+                 latency: AwsLatency = AWS_LATENCY_OFF) -> None:
         self.backend_url = backend_url.rstrip("/")
+        self.latency = latency
         self.faults = faults
         self.key_attributes = key_attributes or {}
         self.governor = governor
@@ -120,6 +133,7 @@ class DynamoDBProxy:
             log.info("refused a request body that is not JSON (%d bytes)", len(body))
             return _json_error(_UNREADABLE)
         operation = request.headers.get("X-Amz-Target", "").removeprefix(_TARGET_PREFIX)
+        await self.latency.wait(latency_kind(operation))
         tables = tables_of(document)
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP}
         origin = {"invocation": request.headers.get(INVOCATION_HEADER),

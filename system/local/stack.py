@@ -26,16 +26,18 @@ from system.local.apigateway.limits import ApiLimits
 from system.local.apigateway.management_server import ManagementServer
 from system.local.apigateway.routing import RouteTable
 from system.local.apigateway.websocket_server import WebSocketApi
+from system.local.aws_latency import AwsLatency, LatencyTable
 from system.local.capacity import DYNAMODB_BURST_SECONDS, CapacityGovernor
 from system.local.dynamodb import DynamoDB
 from system.local.dynamodb_proxy import DynamoDBProxy
 from system.local.faults import Faults
+from system.local.lambda_api import LambdaApi
 from system.local.lambda_runtime.logs import OPERATIONS_LOG, FunctionLogs
 from system.local.lambda_runtime.pool import LambdaRuntime
 from system.local.processes import LOOPBACK, free_port, port_is_free
 from system.local.tls import local_tls
 from system.provision import Capacity, TableNames, create_tables
-from system.routes import DEFAULT_ROUTES_FILE, load_routes
+from system.routes import DEFAULT_ROUTES_FILE, load_routes, with_fanout_strategy
 from system.stackfile import StackFile
 
 log = logging.getLogger("chat_harness.stack")
@@ -72,6 +74,8 @@ class LocalStackOptions:
     tables: TableNames = field(default_factory=TableNames)
     provisioned: dict[str, Capacity] = field(default_factory=dict)
     burst_s: float = DYNAMODB_BURST_SECONDS
+    fanout: str | None = None  # FANOUT_STRATEGY for every function; None: the routes file's
+    aws_latency: LatencyTable | None = None  # None: local speed
 
     @property
     def stack_path(self) -> Path:
@@ -126,7 +130,11 @@ class LocalStack:
 
     def __init__(self, options: LocalStackOptions) -> None:
         self.options = options
-        self.routes = RouteTable.of(load_routes(options.routes_file))
+        routes = load_routes(options.routes_file)
+        if options.fanout is not None:
+            routes = with_fanout_strategy(routes, options.fanout)
+        self.routes = RouteTable.of(routes)
+        self.latency = AwsLatency(options.aws_latency)
         self.dynamodb = DynamoDB(options.dynamodb)
         self.faults = Faults()
         self.credentials = new_credentials()
@@ -134,6 +142,7 @@ class LocalStack:
         self.file: StackFile | None = None
         self._proxy: DynamoDBProxy | None = None
         self._runtime: LambdaRuntime | None = None
+        self._lambda_api: LambdaApi | None = None
         self._websocket: WebSocketApi | None = None
         self._management: ManagementServer | None = None
 
@@ -173,7 +182,8 @@ class LocalStack:
         governor = CapacityGovernor(o.provisioned, o.burst_s) if o.provisioned else None
         self._proxy = DynamoDBProxy(backend.endpoint_url, self.faults,
                                     key_attributes=o.tables.key_attributes(), governor=governor,
-                                    operations_log=logs_dir / OPERATIONS_LOG)
+                                    operations_log=logs_dir / OPERATIONS_LOG,
+                                    latency=self.latency)
         workers_dynamodb = await self._proxy.start()
 
         ws_port = o.port or free_port(o.host)
@@ -184,24 +194,27 @@ class LocalStack:
             "AWS_CA_BUNDLE": str(tls.ca_bundle.resolve()),
             "AWS_ACCESS_KEY_ID": self.credentials["aws_access_key_id"],
             "AWS_SECRET_ACCESS_KEY": self.credentials["aws_secret_access_key"],
+            "AWS_ENDPOINT_URL_LAMBDA": f"http://{LOOPBACK}:{free_port(LOOPBACK)}",
             **o.tables.handler_environment(),
         }
-        if o.lambda_timeout_s is not None:
-            self.routes = replace(self.routes, functions={
-                name: replace(spec, timeout_s=o.lambda_timeout_s)
-                for name, spec in self.routes.functions.items()
-            })
+        self.routes = replace(self.routes, functions={
+            name: replace(spec, timeout_s=o.lambda_timeout_s or spec.timeout_s,
+                          environment={**spec.environment, **spec.invokes})
+            for name, spec in self.routes.functions.items()
+        })  # a function's invokes: environment variable -> the called function's name here
         logs = FunctionLogs(logs_dir, metrics_file)
         self._runtime = LambdaRuntime(self.routes.functions, o.region, stack_environment,
-                                      o.concurrency, logs, queue_limit=o.queue_limit)
+                                      o.concurrency, logs, queue_limit=o.queue_limit,
+                                      latency=self.latency)
+        self._lambda_api = LambdaApi(self._runtime, self.secret_keys, o.region, self.latency)
+        await self._lambda_api.start(stack_environment["AWS_ENDPOINT_URL_LAMBDA"])
         await self._runtime.warm()
 
         api = Api(api_id=new_api_id(), stage=o.stage, domain_name=domain_name)
         self._websocket = WebSocketApi(api, self.routes, self._runtime, o.limits, self.faults)
         self._management = ManagementServer(
-            self._websocket, tls.server_context,
-            {self.credentials["aws_access_key_id"]: self.credentials["aws_secret_access_key"]},
-            self.control_token)
+            self._websocket, tls.server_context, self.secret_keys, self.control_token,
+            latency=self.latency)
         await self._management.start(management_hosts(o.host), management_port)
         await self._websocket.start(o.host, ws_port)
 
@@ -223,8 +236,15 @@ class LocalStack:
             metrics_file=str(metrics_file.resolve()),
             control_endpoint=f"https://{LOOPBACK}:{management_port}/@harness",
             control_token=self.control_token,
+            aws_latency=o.aws_latency.date if o.aws_latency else None,
+            lambda_endpoint=stack_environment["AWS_ENDPOINT_URL_LAMBDA"],
         )
         self.file.write(o.stack_path)
+
+    @property
+    def secret_keys(self) -> dict[str, str]:
+        """The one key pair @connections and the Invoke API accept signatures of."""
+        return {self.credentials["aws_access_key_id"]: self.credentials["aws_secret_access_key"]}
 
     def _create_tables(self, endpoint_url: str) -> None:
         client = boto3.client("dynamodb", endpoint_url=endpoint_url, region_name=self.options.region,
@@ -237,6 +257,8 @@ class LocalStack:
             await self._websocket.stop()
         if self._management is not None:
             await self._management.stop()
+        if self._lambda_api is not None:
+            await self._lambda_api.stop()
         if self._runtime is not None:
             await self._runtime.stop()
         if self._proxy is not None:

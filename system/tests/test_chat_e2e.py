@@ -4,9 +4,12 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+from system.client.polling import eventually
 from system.local.stack_fixtures import stack_fixture
 from system.routes import with_environment, write_routes_variant
+from system.tests.control import control_call
 
 
 def items_from(stack, table_key: str, connection_id: str) -> list[dict]:
@@ -60,3 +63,100 @@ async def test_presence_notices_off_tells_no_one_of_a_join(quiet_stack, clients)
     for client in (a, b):
         await client.frame_where(lambda f: f.get("type") == "chat" and f.get("text") == "quiet")
     assert [text for text in a.inbox if json.loads(text).get("type") == "join"] == []
+
+
+async def test_the_control_api_counts_the_posts_that_went_out_to_a_connection(chat_stack,
+                                                                             clients):
+    """How a benchmark tells a frame never sent from one sent and not read."""
+    a = await clients(chat_stack.file.websocket_url)
+    a_id = await a.whoami()  # the whoami reply is one post
+    assert control_call(chat_stack.file, "GET", f"connections/{a_id}") == (
+        200, {"state": "OPEN", "posts_delivered": 1})
+    await a.send({"action": "sendmessage", "message": "counted"})
+    await a.frame_where(lambda f: f.get("text") == "counted")
+    assert control_call(chat_stack.file, "GET", f"connections/{a_id}")[1][
+        "posts_delivered"] == 2
+    await a.close()
+    eventually(lambda: control_call(chat_stack.file, "GET", f"connections/{a_id}")[0] == 404,
+               "the closed connection forgotten")
+
+
+def small_batches_routes(request) -> list[str]:
+    """The chat, batched, two recipients a batch, without presence notices."""
+    path = request.getfixturevalue("tmp_path_factory").mktemp("batched") / "routes.toml"
+    return ["--routes", str(write_routes_variant(path, with_environment(
+        FANOUT_STRATEGY="batched", FANOUT_BATCH_SIZE="2", PRESENCE_NOTICES="off")))]
+
+
+batched_stack = stack_fixture(small_batches_routes, scope="module",
+                              doc="The chat fanning out in batches of two.")
+
+
+def metrics_lines(stack, predicate) -> list[dict]:
+    lines = Path(stack.file.metrics_file).read_text().splitlines()
+    return [document for document in map(json.loads, lines) if predicate(document)]
+
+
+async def test_a_batched_broadcast_reaches_each_recipient_once_through_its_batches(
+        batched_stack, clients):
+    """Five recipients in batches of two: three asynchronous invocations of the fan-out
+    function, whose metrics lines name the broadcast and together deliver to all five."""
+    everyone = [await clients(batched_stack.file.websocket_url) for _ in range(5)]
+    await everyone[0].send({"action": "sendmessage", "message": "in batches"})
+    for client in everyone:
+        await client.frame_where(lambda f: f.get("text") == "in batches")
+    [dispatch] = metrics_lines(batched_stack, lambda d: d.get("Route") == "sendmessage"
+                               and "Batches" in d)
+    assert (dispatch["FanoutStrategy"], dispatch["Recipients"], dispatch["Batches"]) == (
+        "batched", 5, 3)
+
+    def batches() -> list[dict]:
+        return metrics_lines(batched_stack, lambda d: d.get("BroadcastId") == dispatch[
+            "requestId"])
+
+    eventually(lambda: len(batches()) == 3, "the three batches' metrics lines")
+    assert sorted(b["BatchRecipients"] for b in batches()) == [1, 2, 2]
+    assert sum(b["Delivered"] for b in batches()) == 5
+    assert all(b["Route"] == "sendmessage" and b["BatchDelay"] >= 0 for b in batches())
+    for client in everyone:  # every batch has ended: nothing more is coming
+        assert [json.loads(text).get("text") for text in client.inbox].count("in batches") == 1
+
+
+def coalesced_routes(request) -> list[str]:
+    """The chat with coalesced presence notices, an hour's window."""
+    path = request.getfixturevalue("tmp_path_factory").mktemp("coalesced") / "routes.toml"
+    return ["--routes", str(write_routes_variant(path, with_environment(
+        PRESENCE_NOTICES="coalesced", PRESENCE_WINDOW_S="3600")))]
+
+
+coalesced_stack = stack_fixture(coalesced_routes, scope="module",
+                                doc="The chat telling joins and leaves at most once an hour.")
+
+
+async def test_coalesced_notices_hold_the_joins_of_a_window_and_tell_them_at_once(
+        coalesced_stack, clients):
+    """The first join of a window is told at once (here, to no one); later ones wait in
+    the presence item; the first join after the window tells them all, itself included."""
+    url, file = coalesced_stack.file.websocket_url, coalesced_stack.file
+    a = await clients(url)
+    b, c = await clients(url), await clients(url)
+    b_id, c_id = await b.whoami(), await c.whoami()
+    await c.send({"action": "sendmessage", "message": "barrier"})
+    await a.frame_where(lambda f: f.get("text") == "barrier")
+    # A connection's frames come in order: a notice of b's or c's join, sent before their
+    # $connect returned, would be in a's inbox before the barrier.
+    assert [json.loads(text)["type"] for text in a.inbox] == ["chat"]
+    presence = file.dynamodb_client().get_item(
+        TableName=file.tables["session_history"], Key={"connection_id": {"S": "#presence"}},
+        ConsistentRead=True)["Item"]
+    assert sorted(presence["joined"]["SS"]) == sorted([b_id, c_id])
+
+    file.dynamodb_client().update_item(  # the window has passed
+        TableName=file.tables["session_history"], Key={"connection_id": {"S": "#presence"}},
+        UpdateExpression="SET told_at_ms = :long_ago",
+        ExpressionAttributeValues={":long_ago": {"N": "0"}})
+    d = await clients(url)
+    d_id = await d.whoami()
+    for client in (a, b, c):
+        notice = await client.frame_where(lambda f: f.get("type") == "presence")
+        assert (notice["joined"], notice["left"]) == (sorted([b_id, c_id, d_id]), [])

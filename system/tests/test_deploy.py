@@ -110,7 +110,11 @@ def test_deploy_builds_each_route_to_its_integration_to_its_function(aws, two_wa
             "Configuration"]
         assert configuration["Runtime"] == RUNTIME and configuration["Handler"] == spec.handler
         assert configuration["Role"] == stage.role_arn(name)
-        assert configuration["Environment"]["Variables"] == stage.tables.handler_environment()
+        assert configuration["Environment"]["Variables"] == {
+            **stage.tables.handler_environment(),
+            **{variable: stage.function_name(called) for variable, called in spec.invokes.items()}}
+        if name not in served.values() and stage.function_name(name) not in served.values():
+            continue  # invoked by the other functions only (the fan-out function)
         [permission] = json.loads(lambda_.get_policy(
             FunctionName=stage.function_name(name))["Policy"])["Statement"]
         assert permission["Sid"] == PERMISSION_STATEMENT_ID
@@ -139,9 +143,10 @@ def test_each_role_may_touch_only_its_own_tables_and_this_apis_connections(aws):
         granted: dict[str, set[str]] = {}
         for statement in document["Statement"]:
             assert statement["Effect"] == "Allow" and "*" != statement["Resource"]
-            actions = statement["Action"]
+            actions, resources = statement["Action"], statement["Resource"]
             for action in [actions] if isinstance(actions, str) else actions:
-                granted.setdefault(statement["Resource"], set()).add(action)
+                for resource in [resources] if isinstance(resources, str) else resources:
+                    granted.setdefault(resource, set()).add(action)
         tables = stage.tables.as_dict()
         assert granted == {
             **{stage.table_arn(tables[role_name]): {f"dynamodb:{a}" for a in actions}
@@ -150,7 +155,32 @@ def test_each_role_may_touch_only_its_own_tables_and_this_apis_connections(aws):
                 {"execute-api:ManageConnections"},
             f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/{role}:*":
                 {"logs:CreateLogStream", "logs:PutLogEvents"},
+            **{stage.function_arn(called): {"lambda:InvokeFunction"}
+               for called in spec.invokes.values()},
         }
+
+
+def test_batched_fanout_deploys_its_fanout_function_never_retried_and_the_right_to_invoke_it(
+        aws):
+    deploy(aws, options(fanout="batched"))
+    stage = Stage("dev", REGION, ACCOUNT)
+    lambda_, iam = aws.client("lambda"), aws.client("iam")
+    fanout = stage.function_name("FanoutHandler")
+    assert lambda_.get_function_event_invoke_config(FunctionName=fanout)[
+        "MaximumRetryAttempts"] == 0
+    for name in ("SendMessageHandler", "ConnectHandler", "DisconnectHandler"):
+        variables = lambda_.get_function(FunctionName=stage.function_name(name))[
+            "Configuration"]["Environment"]["Variables"]
+        assert variables["FANOUT_STRATEGY"] == "batched"
+        assert variables["FANOUT_FUNCTION"] == fanout
+        role = stage.function_name(name)
+        [policy] = iam.list_role_policies(RoleName=role)["PolicyNames"]
+        statements = iam.get_role_policy(RoleName=role, PolicyName=policy)["PolicyDocument"][
+            "Statement"]
+        assert [s["Resource"] for s in statements if s["Action"] == "lambda:InvokeFunction"] == [
+            [stage.function_arn("FanoutHandler")]]
+    changes, _ = deploy(aws, options(fanout="batched"))
+    assert [c.line() for c in changes if c.action != "unchanged"] == []
 
 
 def test_a_second_deploy_changes_nothing(aws):

@@ -112,13 +112,15 @@ async def test_concurrency_is_limited_per_function(runtime):
     assert len({o.result["pid"] for o in outcomes}) == CONCURRENCY
 
 
-async def test_timeout_kills_the_environment(runtime):
+async def test_timeout_kills_the_environment(runtime, tmp_path):
     before = await runtime.invoke("Hold", {"seconds": 0})
     timed_out = await runtime.invoke("Hold", {"seconds": 5})
     assert timed_out.error["errorType"] == "TimedOut"
     assert timed_out.error["errorMessage"] == "Task timed out after 1.00 seconds"
     after = await runtime.invoke("Hold", {"seconds": 0})
     assert after.result["pid"] != before.result["pid"]
+    lines = (tmp_path / "logs" / "invocations.jsonl").read_text().splitlines()
+    assert [json.loads(line)["error_type"] for line in lines] == [None, "TimedOut", None]
 
 
 async def test_handler_errors_are_lambda_error_documents(runtime):

@@ -14,7 +14,7 @@ CHAT = load_routes(DEFAULT_ROUTES_FILE).functions
 def test_a_zip_holds_what_its_handler_imports_and_nothing_else():
     assert package_function(CHAT["WhoAmIHandler"]).files == (
         "system/__init__.py", "system/apigateway_quotas.py", "system/dynamodb_capacity.py",
-        "system/handlers/__init__.py", "system/handlers/chat.py", "system/handlers/frames.py",
+        "system/fanout_strategies.py", "system/handlers/__init__.py", "system/handlers/chat.py", "system/handlers/frames.py",
         "system/handlers/whoami.py")
 
 

@@ -37,6 +37,7 @@ class Connection:
     connected_at_ms: int
     last_active_at_ms: int
     state: State = State.CONNECTING
+    posts_delivered: int = 0  # @connections POSTs that went out (the control API shows it)
 
 
 @dataclass(frozen=True)
@@ -140,6 +141,9 @@ class ConnectionRegistry:
         idling as the client's own messages do. A delivery attempt that sent nothing
         (``undelivered``) is not activity."""
         self.touch(connection_id, now_ms)
+        connection = self._connections.get(connection_id)
+        if connection is not None:
+            connection.posts_delivered += 1
         return Answer(200)
 
     def undelivered(self, connection_id: str) -> Answer:

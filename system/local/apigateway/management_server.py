@@ -10,9 +10,15 @@ AWS's ``x-amzn-ErrorType`` header so that boto3 raises ``GoneException``,
 ``PayloadTooLargeException`` and ``ForbiddenException``.
 
 Under ``/@harness/`` the same server offers the harness's control API (local
-stacks only): ``faults`` (GET, POST, DELETE) and ``drop/{connectionId}`` (POST), for
+stacks only): ``faults`` (GET, POST, DELETE), ``drop/{connectionId}`` (POST) and
+``connections/{connectionId}`` (GET: its state and posts delivered), for
 loopback clients only, wherever the server listens, and only to requests carrying the
 stack's control token as ``Authorization: Bearer <token>``.
+
+With the AWS latency model on (``system.local.aws_latency``), every @connections call
+(POST, GET, DELETE) that passes the signature check waits a ``post_to_connection`` delay
+before it is answered, as the Lambda making it would wait in AWS; the control API waits
+nothing.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from system.apigateway_quotas import MANAGEMENT_PAYLOAD_BYTES
 from system.local.apigateway.connections import Answer, payload_refusal
 from system.local.apigateway.signatures import SignedRequest, signature_refusal
 from system.local.apigateway.websocket_server import WebSocketApi
+from system.local.aws_latency import AWS_LATENCY_OFF, AwsLatency
 from system.local.faults import POST_FAILURES, FaultError, fault_document
 
 log = logging.getLogger("chat_harness.apigateway")
@@ -39,6 +46,7 @@ log = logging.getLogger("chat_harness.apigateway")
 _API_KEY = web.AppKey("api", WebSocketApi)
 _SECRET_KEYS = web.AppKey("secret_keys", Mapping)
 _CONTROL_TOKEN = web.AppKey("control_token", str)
+_LATENCY = web.AppKey("latency", AwsLatency)
 
 
 def _render(answer: Answer) -> web.Response:
@@ -94,6 +102,7 @@ def _stage_matches(request: web.Request) -> Answer | None:
 
 
 async def _post(request: web.Request) -> web.Response:
+    await request.app[_LATENCY].wait("post_to_connection")
     if (wrong := _stage_matches(request)) is not None:
         return _render(wrong)
     api = request.app[_API_KEY]
@@ -110,12 +119,14 @@ async def _post(request: web.Request) -> web.Response:
 
 
 async def _get(request: web.Request) -> web.Response:
+    await request.app[_LATENCY].wait("post_to_connection")
     if (wrong := _stage_matches(request)) is not None:
         return _render(wrong)
     return _render(request.app[_API_KEY].describe(request.match_info["connection_id"]))
 
 
 async def _delete(request: web.Request) -> web.Response:
+    await request.app[_LATENCY].wait("post_to_connection")
     if (wrong := _stage_matches(request)) is not None:
         return _render(wrong)
     return _render(request.app[_API_KEY].delete(request.match_info["connection_id"]))
@@ -160,26 +171,43 @@ async def _drop(request: web.Request) -> web.Response:
     return web.json_response({"message": "no such open connection"}, status=404)
 
 
+async def _connection_state(request: web.Request) -> web.Response:
+    """What the stack knows of a connection that @connections GET does not say: its state
+    and how many posts went out to it (a benchmark tells "never sent" from "not read")."""
+    if (refused := _refused_unless_loopback(request)) is not None:
+        return refused
+    connection = request.app[_API_KEY].registry.get(request.match_info["connection_id"])
+    if connection is None:
+        return web.json_response({"message": "no such connection (closed, or never was)"},
+                                 status=404)
+    return web.json_response({"state": connection.state.name,
+                              "posts_delivered": connection.posts_delivered})
+
+
 async def _unknown_path(request: web.Request) -> web.Response:
     return _render(Answer.error(403, "ForbiddenException", "Forbidden"))
 
 
-def management_app(api: WebSocketApi, secret_keys: Mapping[str, str],
-                   control_token: str) -> web.Application:
+def management_app(api: WebSocketApi, secret_keys: Mapping[str, str], control_token: str, *,
+                   latency: AwsLatency = AWS_LATENCY_OFF) -> web.Application:
     """``secret_keys``: access key id -> secret access key, the credentials @connections
-    accepts signatures of; ``control_token``: what the control API takes."""
+    accepts signatures of; ``control_token``: what the control API takes; ``latency``: the
+    AWS latency model the @connections calls wait on (off by default)."""
     # Bodies over the 128 KB limit must reach _post to be answered 413 as AWS does.
     app = web.Application(middlewares=[_authenticated],
                           client_max_size=4 * MANAGEMENT_PAYLOAD_BYTES)
     app[_API_KEY] = api
     app[_SECRET_KEYS] = secret_keys
     app[_CONTROL_TOKEN] = control_token
+    app[_LATENCY] = latency
     path = "/{stage}/@connections/{connection_id}"
     app.router.add_post(path, _post)
     app.router.add_get(path, _get, allow_head=False)
     app.router.add_delete(path, _delete)
     app.router.add_route("*", CONTROL_PREFIX + "faults", _faults)
     app.router.add_post(CONTROL_PREFIX + "drop/{connection_id}", _drop)
+    app.router.add_get(CONTROL_PREFIX + "connections/{connection_id}", _connection_state,
+                       allow_head=False)
     app.router.add_route("*", "/{tail:.*}", _unknown_path)
     return app
 
@@ -188,9 +216,11 @@ class ManagementServer:
     """Serves ``management_app`` over TLS (or plain HTTP without a context)."""
 
     def __init__(self, api: WebSocketApi, tls: ssl.SSLContext | None,
-                 secret_keys: Mapping[str, str], control_token: str) -> None:
-        self._runner = web.AppRunner(management_app(api, secret_keys, control_token),
-                                     access_log=None, handle_signals=False)
+                 secret_keys: Mapping[str, str], control_token: str, *,
+                 latency: AwsLatency = AWS_LATENCY_OFF) -> None:
+        self._runner = web.AppRunner(
+            management_app(api, secret_keys, control_token, latency=latency),
+            access_log=None, handle_signals=False)
         self._tls = tls
 
     async def start(self, hosts: Sequence[str], port: int) -> int:

@@ -66,8 +66,9 @@ class _AsSigned(SigV4Auth):
     """botocore's SigV4 over exactly the headers the client says it signed (botocore
     itself would pick all but a few, and add Host if absent)."""
 
-    def __init__(self, credentials: Credentials, region: str, signed: HTTPHeaders) -> None:
-        super().__init__(credentials, SERVICE, region)
+    def __init__(self, credentials: Credentials, service: str, region: str,
+                 signed: HTTPHeaders) -> None:
+        super().__init__(credentials, service, region)
         self._signed = signed
 
     def headers_to_sign(self, request: AWSRequest) -> HTTPHeaders:
@@ -115,14 +116,14 @@ def _skew_refusal(amz_date: str, signed_at: datetime, now: datetime) -> Answer |
 
 
 def _signature(request: SignedRequest, signed_headers: str, credentials: Credentials,
-               region: str, amz_date: str) -> str:
+               service: str, region: str, amz_date: str) -> str:
     """The signature botocore computes for ``request`` signed at ``amz_date``."""
     names = {name.strip().lower() for name in signed_headers.split(";")}
     signed = HTTPHeaders()
     for name, value in request.headers.items():
         if name.lower() in names:
             signed[name.lower()] = value
-    signer = _AsSigned(credentials, region, signed)
+    signer = _AsSigned(credentials, service, region, signed)
     rebuilt = AWSRequest(method=request.method, url=request.url, data=request.body)
     rebuilt.context["timestamp"] = amz_date
     return signer.signature(signer.string_to_sign(rebuilt, signer.canonical_request(rebuilt)),
@@ -130,10 +131,10 @@ def _signature(request: SignedRequest, signed_headers: str, credentials: Credent
 
 
 def signature_refusal(request: SignedRequest, secret_keys: Mapping[str, str],
-                      now: datetime) -> Answer | None:
-    """None when ``request`` carries a valid SigV4 signature for execute-api by one of
-    ``secret_keys`` (access key id -> secret access key), made within 5 minutes of
-    ``now`` (UTC); AWS's 403 otherwise."""
+                      now: datetime, service: str = SERVICE) -> Answer | None:
+    """None when ``request`` carries a valid SigV4 signature for ``service`` (execute-api,
+    or lambda for the local Invoke API) by one of ``secret_keys`` (access key id ->
+    secret access key), made within 5 minutes of ``now`` (UTC); AWS's 403 otherwise."""
     headers = {name.lower(): value for name, value in request.headers.items()}
     authorization = headers.get("authorization")
     if not authorization:
@@ -149,11 +150,11 @@ def signature_refusal(request: SignedRequest, secret_keys: Mapping[str, str],
 
     scope = parameters["Credential"].split("/")
     if len(scope) != 5 or scope[4] != "aws4_request":
-        return _incomplete(f"Credential must be <access key id>/<yyyymmdd>/<region>/{SERVICE}"
+        return _incomplete(f"Credential must be <access key id>/<yyyymmdd>/<region>/{service}"
                            f"/aws4_request, got '{parameters['Credential']}'.")
-    access_key, _, region, service, _ = scope
-    if service != SERVICE:
-        return _invalid(f"Credential should be scoped to correct service: '{SERVICE}'.")
+    access_key, _, region, scoped_service, _ = scope
+    if scoped_service != service:
+        return _invalid(f"Credential should be scoped to correct service: '{service}'.")
     secret_key = secret_keys.get(access_key)
     if secret_key is None:
         return UNKNOWN_ACCESS_KEY
@@ -165,7 +166,7 @@ def signature_refusal(request: SignedRequest, secret_keys: Mapping[str, str],
 
     try:
         expected = _signature(request, parameters["SignedHeaders"],
-                              Credentials(access_key, secret_key), region, amz_date)
+                              Credentials(access_key, secret_key), service, region, amz_date)
     except ValueError:  # a URL no client can have signed, e.g. a Host that is no host
         return SIGNATURE_MISMATCH
     provided = parameters["Signature"].encode(errors="replace")

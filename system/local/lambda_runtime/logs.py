@@ -60,7 +60,7 @@ class FunctionLogs:
         handle.flush()
 
     def invocation(self, function: str, outcome: Outcome, text: str, memory_mb: int,
-                   max_memory_mb: int | None) -> None:
+                   max_memory_mb: int | None, timeout_s: float) -> None:
         handle = self._file(function)
         rid = outcome.request_id
         handle.write(f"START RequestId: {rid} Version: $LATEST\n")
@@ -81,7 +81,8 @@ class FunctionLogs:
         self._invocations.write(json.dumps({
             "t": round(time.time(), 3), "function": function, "request_id": rid,
             "duration_ms": round(outcome.duration_ms, 3), "memory_mb": memory_mb,
-            "failed": outcome.failed}) + "\n")
+            "timeout_ms": round(timeout_s * 1000), "failed": outcome.failed,
+            "error_type": outcome.error.get("errorType") if outcome.failed else None}) + "\n")
         self._invocations.flush()
         lines = emf_lines(text)
         if lines:

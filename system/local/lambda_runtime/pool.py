@@ -14,6 +14,13 @@ environment ("Task timed out after 3.00 seconds") with everything the handler
 started (each environment leads its own process group). An environment that
 dies, busy or idle, fails its init, or answers what Lambda would refuse is
 discarded, and the next invocation gets a fresh one.
+
+An asynchronous invocation (InvocationType=Event) is accepted at once into the
+function's event queue, waits there for an environment however long it takes (Lambda's
+queue keeps events for up to 6 hours), and a function error is retried up to the
+function's ``async_retries`` times, after 1 and then 2 minutes, as Lambda retries.
+With an AWS latency model (``system.local.aws_latency``), a new environment adds a
+cold start, a warm one the invoke overhead, and an event its queue delay.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ import uuid
 from pathlib import Path
 
 import system
+from system.local.aws_latency import AwsLatency
 from system.local.lambda_runtime.logs import FunctionLogs
 from system.local.lambda_runtime.outcome import (
     Outcome,
@@ -52,6 +60,10 @@ LINE_LIMIT = 8 * 1024 * 1024
 # configured, a function is throttled where AWS would throttle it, with this many
 # invocations in flight (running here, or waiting for one of the few local environments).
 LAMBDA_CONCURRENT_EXECUTIONS = 1000
+# Lambda's waits before the retries of an asynchronous invocation whose function failed.
+ASYNC_RETRY_DELAYS_S = (60.0, 120.0)
+# Events accepted and not yet finished, per stack: past it the Invoke API answers 429.
+EVENT_QUEUE_LIMIT = 100_000
 # Run by path, with -P (no script folder on sys.path), so that, as in Lambda, the handler's
 # code alone decides what it imports: a code folder holding its own ``system`` package
 # (a deployment zip unpacked) is not shadowed by the harness's.
@@ -127,11 +139,12 @@ class FunctionWorkers:
     """The execution environments of one function."""
 
     def __init__(self, spec: FunctionSpec, environment: dict[str, str], concurrency: int,
-                 queue_limit: int, logs: FunctionLogs) -> None:
+                 queue_limit: int, logs: FunctionLogs, latency: AwsLatency) -> None:
         self.spec = spec
         self.environment = environment
         self.queue_limit = queue_limit
         self.logs = logs
+        self.latency = latency
         self._slots = asyncio.Semaphore(concurrency)
         self._waiting = 0
         self._idle: list[_Worker] = []
@@ -183,12 +196,13 @@ class FunctionWorkers:
         async with self._slots:
             self._idle.append(await self._spawn(None))
 
-    async def admit(self, start_within: float | None) -> bool:
+    async def admit(self, start_within: float | None, *, queued: bool = False) -> bool:
         """Take one of the function's concurrency slots, waiting for one if none is free;
         False, logged, when the invocation is throttled instead: ``queue_limit``
-        invocations already wait, or no slot came free within ``start_within`` seconds.
-        A caller cancelled while waiting leaves the queue: its invocation never starts."""
-        if self._slots.locked() and self._waiting >= self.queue_limit:
+        invocations already wait (unless it is ``queued``: an event, whose queue is
+        Lambda's own), or no slot came free within ``start_within`` seconds. A caller
+        cancelled while waiting leaves the queue: its invocation never starts."""
+        if self._slots.locked() and self._waiting >= self.queue_limit and not queued:
             log.warning("%s throttled: %d invocations already wait for an environment "
                         "(queue limit)", self.spec.name, self._waiting)
             return False
@@ -226,7 +240,7 @@ class FunctionWorkers:
         outcome = Outcome(request_id, _ms_since(started), result=answer.get("result"),
                           error=answer.get("error"))
         self.logs.invocation(self.spec.name, outcome, answer.get("log", ""), self.spec.memory_mb,
-                             answer.get("max_memory_mb"))
+                             answer.get("max_memory_mb"), self.spec.timeout_s)
         return outcome
 
     async def _deliver(self, request_id: str, event: dict) -> tuple[_Worker, float]:
@@ -236,7 +250,12 @@ class FunctionWorkers:
         function's timeout does not count, as in Lambda."""
         while True:
             warm = bool(self._idle)
-            worker = self._idle.pop() if warm else await self._spawn(request_id)
+            if warm:
+                worker = self._idle.pop()
+                await self.latency.wait("lambda_warm_invoke")
+            else:
+                worker = await self._spawn(request_id)
+                await self.latency.wait("lambda_cold_start")
             started = time.perf_counter()
             request = {"event": event, "request_id": request_id,
                        "deadline_ms": int(time.time() * 1000 + self.spec.timeout_s * 1000)}
@@ -261,7 +280,8 @@ class FunctionWorkers:
         else:
             document = timed_out(self.spec.timeout_s)
         outcome = Outcome(request_id, _ms_since(started), error=document)
-        self.logs.invocation(self.spec.name, outcome, "", self.spec.memory_mb, None)
+        self.logs.invocation(self.spec.name, outcome, "", self.spec.memory_mb, None,
+                             self.spec.timeout_s)
         return outcome
 
     async def stop(self) -> None:
@@ -312,7 +332,7 @@ class LambdaRuntime:
 
     def __init__(self, specs: dict[str, FunctionSpec], region: str,
                  stack_environment: dict[str, str], concurrency: int, logs: FunctionLogs,
-                 queue_limit: int | None = None) -> None:
+                 queue_limit: int | None = None, latency: AwsLatency | None = None) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, got {concurrency}")
         if queue_limit is None:
@@ -320,10 +340,12 @@ class LambdaRuntime:
         if queue_limit < 0:
             raise ValueError(f"queue limit must be 0 or more, got {queue_limit}")
         self.logs = logs
+        self.latency = latency or AwsLatency.off()
         self._running: set[asyncio.Task] = set()
+        self._events: set[asyncio.Task] = set()
         self.functions = {
             name: FunctionWorkers(spec, lambda_environment(spec, region, stack_environment),
-                                  concurrency, queue_limit, logs)
+                                  concurrency, queue_limit, logs, self.latency)
             for name, spec in specs.items()
         }
 
@@ -337,21 +359,55 @@ class LambdaRuntime:
                 log.warning("function %s failed to initialise: %s", name, result)
 
     async def invoke(self, function: str, event: dict, *,
-                     start_within: float | None = None) -> Outcome:
+                     start_within: float | None = None, queued: bool = False) -> Outcome:
         """Run ``function`` on ``event``. Until it starts it waits only while the caller
         does and at most ``start_within`` seconds, else it is throttled (see
         FunctionWorkers.admit); work whose caller has gone is never started. Once started
         it runs to completion (and is logged) even if the caller stops waiting, as a
         Lambda does when its client goes away."""
         workers = self.functions[function]
-        if not await workers.admit(start_within):
+        if not await workers.admit(start_within, queued=queued):
             return throttled(str(uuid.uuid4()))
         task = asyncio.create_task(workers.run(event))
         self._running.add(task)
         task.add_done_callback(self._running.discard)
         return await asyncio.shield(task)
 
+    def accept_event(self, function: str, event: dict) -> bool:
+        """Queue an asynchronous invocation of ``function``; False when EVENT_QUEUE_LIMIT
+        events are unfinished already (the Invoke API then answers 429)."""
+        if len(self._events) >= EVENT_QUEUE_LIMIT:
+            log.warning("%s: event refused, %d events unfinished", function, len(self._events))
+            return False
+        task = asyncio.create_task(self._run_event(function, event))
+        self._events.add(task)
+        task.add_done_callback(self._events.discard)
+        return True
+
+    async def _run_event(self, function: str, event: dict) -> None:
+        retries = self.functions[function].spec.async_retries
+        for attempt in range(retries + 1):
+            if attempt:
+                await asyncio.sleep(ASYNC_RETRY_DELAYS_S[attempt - 1])
+            await self.latency.wait("lambda_async_delay")
+            outcome = await self.invoke(function, event, queued=True)
+            if not outcome.failed:
+                return
+            log.warning("%s: asynchronous invocation %s failed (%s)%s", function,
+                        outcome.request_id, outcome.error.get("errorType"),
+                        ", retried" if attempt < retries else
+                        f", not retried (async_retries = {retries})" if not retries else
+                        f", dropped after {retries} retries")
+
     async def stop(self) -> None:
+        """Events not started yet are dropped (one log line); what runs, finishes."""
+        waiting = list(self._events)
+        for task in waiting:
+            task.cancel()
+        await asyncio.gather(*waiting, return_exceptions=True)
+        if waiting:
+            log.info("stopping: %d asynchronous invocations not started or awaiting a retry, "
+                     "dropped", len(waiting))
         await asyncio.gather(*self._running, return_exceptions=True)
         await asyncio.gather(*(workers.stop() for workers in self.functions.values()))
         self.logs.close()

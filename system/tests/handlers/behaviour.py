@@ -13,6 +13,7 @@ from system.handlers.chat import (
     connection_id,
     dynamodb,
     management_client,
+    management_endpoint,
     reply,
 )
 
@@ -27,7 +28,7 @@ def connect(event, context):
     if "crash" in query:
         raise RuntimeError("connect handler crashed on purpose")
     if "post_self" in query:
-        client = management_client(event)
+        client = management_client(management_endpoint(event))
         try:
             client.post_to_connection(ConnectionId=connection_id(event), Data=b"too early")
             return {"statusCode": 500}
