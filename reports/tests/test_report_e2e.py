@@ -11,6 +11,9 @@ from matplotlib import image
 
 from reports.snapshot import find_browser, snapshot
 
+# Timing under load: run apart from the parallel tests (tox: -m alone).
+pytestmark = pytest.mark.alone
+
 LOAD = ["--steps", "5,10", "--step-hold", "8", "--messages-per-minute", "60",
         "--heartbeat-s", "5"]
 

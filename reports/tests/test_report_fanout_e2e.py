@@ -9,6 +9,9 @@ import pytest
 
 from reports.tests.test_report_e2e import chat_harness
 
+# Timing under load: run apart from the parallel tests (tox: -m alone).
+pytestmark = pytest.mark.alone
+
 # From 4 to 16 users: a range of recipients wide enough for a fit to be judged good.
 LOAD = ["--steps", "4,16", "--step-hold", "8", "--messages-per-minute", "60",
         "--heartbeat-s", "5"]
