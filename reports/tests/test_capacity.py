@@ -4,7 +4,8 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from reports.capacity import carries, linear_fit, required_rate, scan_read_units, sliding_peak
+from reports.capacity import carries, required_rate, scan_read_units, sliding_peak
+from reports.fit import linear_fit
 
 events = st.lists(st.tuples(st.floats(0, 20), st.sampled_from([0.5, 1.0, 2.0, 7.5, 40.0])),
                   min_size=1, max_size=40).map(sorted)

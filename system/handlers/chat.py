@@ -297,15 +297,15 @@ def dispatch(event: dict, recipients: list[str], data: bytes, started_ms: float)
         raise RuntimeError("FANOUT_STRATEGY=batched needs FANOUT_FUNCTION, the fan-out "
                            "function's name (its routes-file entry's invokes sets it)")
     started = time.perf_counter()
-    route = event["requestContext"]["routeKey"]
     batches = [recipients[i:i + FANOUT_BATCH_SIZE]
                for i in range(0, len(recipients), FANOUT_BATCH_SIZE)]
+    common = {"endpoint": management_endpoint(event), "data": data.decode(),
+              "route": event["requestContext"]["routeKey"],
+              "broadcast_id": event["requestContext"].get("requestId", ""),
+              "started_ms": started_ms}
 
     def invoke(batch: list[str]) -> str | None:
-        payload = {"endpoint": management_endpoint(event), "data": data.decode(),
-                   "recipients": batch, "route": route,
-                   "broadcast_id": event["requestContext"].get("requestId", ""),
-                   "started_ms": started_ms}
+        payload = {**common, "recipients": batch}
         try:
             lambda_client.invoke(FunctionName=FANOUT_FUNCTION, InvocationType="Event",
                                  Payload=json.dumps(payload).encode())

@@ -36,7 +36,7 @@ import uuid
 from pathlib import Path
 
 import system
-from system.local.aws_latency import AwsLatency
+from system.local.aws_latency import AWS_LATENCY_OFF, AwsLatency
 from system.local.lambda_runtime.logs import FunctionLogs
 from system.local.lambda_runtime.outcome import (
     Outcome,
@@ -332,7 +332,7 @@ class LambdaRuntime:
 
     def __init__(self, specs: dict[str, FunctionSpec], region: str,
                  stack_environment: dict[str, str], concurrency: int, logs: FunctionLogs,
-                 queue_limit: int | None = None, latency: AwsLatency | None = None) -> None:
+                 queue_limit: int | None = None, latency: AwsLatency = AWS_LATENCY_OFF) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, got {concurrency}")
         if queue_limit is None:
@@ -340,7 +340,7 @@ class LambdaRuntime:
         if queue_limit < 0:
             raise ValueError(f"queue limit must be 0 or more, got {queue_limit}")
         self.logs = logs
-        self.latency = latency or AwsLatency.off()
+        self.latency = latency
         self._running: set[asyncio.Task] = set()
         self._events: set[asyncio.Task] = set()
         self.functions = {
@@ -393,21 +393,20 @@ class LambdaRuntime:
             outcome = await self.invoke(function, event, queued=True)
             if not outcome.failed:
                 return
-            log.warning("%s: asynchronous invocation %s failed (%s)%s", function,
-                        outcome.request_id, outcome.error.get("errorType"),
-                        ", retried" if attempt < retries else
-                        f", not retried (async_retries = {retries})" if not retries else
-                        f", dropped after {retries} retries")
+            log.warning("%s: asynchronous invocation %s failed (%s), attempt %d of %d",
+                        function, outcome.request_id, outcome.error.get("errorType"),
+                        attempt + 1, retries + 1)
 
     async def stop(self) -> None:
-        """Events not started yet are dropped (one log line); what runs, finishes."""
-        waiting = list(self._events)
-        for task in waiting:
+        """Events not started yet, or awaiting a retry, are dropped (one log line); what
+        runs, finishes."""
+        unfinished = list(self._events)
+        for task in unfinished:
             task.cancel()
-        await asyncio.gather(*waiting, return_exceptions=True)
-        if waiting:
-            log.info("stopping: %d asynchronous invocations not started or awaiting a retry, "
-                     "dropped", len(waiting))
+        await asyncio.gather(*unfinished, return_exceptions=True)
+        if unfinished:
+            log.info("stopping: %d asynchronous invocations unfinished; those not running are "
+                     "dropped", len(unfinished))
         await asyncio.gather(*self._running, return_exceptions=True)
         await asyncio.gather(*(workers.stop() for workers in self.functions.values()))
         self.logs.close()
