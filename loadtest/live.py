@@ -2,9 +2,10 @@
 
 Workers ship what happened since their last report (connections opened and
 closed, messages sent, first receipts with their delays); the master folds
-it in. The live delivery ratio counts a message's expected recipients as the
-connections open when it was sent, without the final report's settle window,
-so it can dip briefly while connections come and go; the report at the end
+it in. The live delivery ratio is over the messages sent at least the settle
+window ago (the ones still in flight would read as lost), and counts a message's
+expected recipients as the connections open when it was sent, so it can dip
+briefly while connections come and go; the report at the end
 (``FanoutLedger.merge``) is the exact one.
 """
 
@@ -36,7 +37,9 @@ class FanoutDelta:
 class LiveFanout:
     """The master's running totals, from every process's deltas."""
 
-    def __init__(self) -> None:
+    def __init__(self, settle_s: float) -> None:
+        self.settle_s = settle_s
+        self._sent_at: dict[str, float] = {}
         self._opened: list[float] = []
         self._closed: list[float] = []
         self._expected: dict[str, int] = {}
@@ -51,6 +54,7 @@ class LiveFanout:
         self._closed = sorted(self._closed + delta["closed"])
         for message_id, sent_at in delta["sent"]:
             self._expected[message_id] = self.connected_at(sent_at)
+            self._sent_at[message_id] = sent_at
         pending, self._early = self._early + [tuple(r) for r in delta["receipts"]], []
         for receipt in pending:
             self._receive(*receipt)
@@ -69,14 +73,16 @@ class LiveFanout:
         if count == expected:
             self.last_recipient.record(self._latest.pop(message_id) * 1000)
 
-    def rows(self, connected: int) -> list[dict]:
-        """The table the web UI shows."""
-        expected = sum(self._expected.values())
-        received = sum(min(n, self._expected[m]) for m, n in self._received.items())
+    def rows(self, connected: int, now: float) -> list[dict]:
+        """The table the web UI shows at ``now`` (epoch s)."""
+        settled = [m for m, sent_at in self._sent_at.items() if sent_at <= now - self.settle_s]
+        expected = sum(self._expected[m] for m in settled)
+        received = sum(min(self._received.get(m, 0), self._expected[m]) for m in settled)
         rows = [
             {"figure": "connected users", "value": connected},
             {"figure": "messages sent", "value": len(self._expected)},
-            {"figure": "deliveries received / expected", "value": f"{received} / {expected}"},
+            {"figure": f"deliveries received / expected (sent over {self.settle_s:g} s ago)",
+             "value": f"{received} / {expected}"},
             {"figure": "delivery ratio", "value": f"{received / expected:.4f}" if expected
              else "-"},
         ]

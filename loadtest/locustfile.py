@@ -126,7 +126,7 @@ class Session:
         self.finishing: gevent.Greenlet | None = None
         self.closing: gevent.Greenlet | None = None  # headless: stop, write the run, quit
         self.runs: list[dict] = []  # newest last: name, directory, delivery ratio, ...
-        self.live = LiveFanout()
+        self.live = LiveFanout(LoadParameters.settle_s)
         self.generators: dict[str, dict] = {}  # process -> its latest health, for the web UI
 
     @property
@@ -190,7 +190,7 @@ class Session:
                                     if load.duration_s is not None else float("inf"))
         if isinstance(self.runner, MasterRunner):
             self.run.workers = self.runner.worker_count
-        self.live = LiveFanout()
+        self.live = LiveFanout(load.settle_s)
         if not self.monitor.running and not isinstance(self.runner, MasterRunner):
             self.monitor.start()  # for the session: each run reads its own window
 
@@ -304,7 +304,7 @@ class Session:
             gevent.sleep(LIVE_REPORT_EVERY_S)
 
     def tab_rows(self) -> list[dict]:
-        rows = self.live.rows(self.runner.user_count)
+        rows = self.live.rows(self.runner.user_count, time.time())
         processes = [p for health in self.generators.values() for p in health["processes"]]
         if processes:
             saturated = [p["process"] for p in processes if p["saturated"]]
@@ -472,15 +472,17 @@ def _test_stop(environment, **_) -> None:
 @events.reset_stats.add_listener
 def _reset_stats(**_) -> None:
     """The tab's live figures start again with Locust's; the run's report is the whole test's."""
-    _session.live = LiveFanout()
+    _session.live = LiveFanout(_session.live.settle_s)
 
 
 @events.quitting.add_listener
 def _quitting(environment, **_) -> None:
-    """A quit that came before the test's stop (Locust quits a headless master when its
-    last worker leaves) still writes the run: the workers' figures are in by then."""
+    """A quit that came before the test's stop (Ctrl-C, SIGTERM; Locust quits a headless
+    master when its last worker leaves) stops the users, then writes the run."""
     if _session.run is not None and _session.coordinates:
-        _session.stop_test()
+        _session.runner.stop()  # the users stop before the run is written and the stack stops
+        if _session.run is not None:  # the runner had stopped already (its last worker left)
+            _session.stop_test()
     if _session.finishing is not None:
         _session.finishing.join(SNAPSHOT_WAIT_S + run_directory.LOGS_SETTLE_LIMIT_S + 120)
     _session.monitor.stop()
