@@ -55,7 +55,7 @@ class Chatter(ChatUser):
 
 class Steps(StepShape):
     """The run's shape, from the options of the test being started. Headless, its end
-    stops the test, and Locust quits once the run directory is written: quitting at once
+    stops the test and writes the run directory before Locust quits: quitting at once
     (Locust's way) would stop listening to the workers before their figures arrive."""
 
     def configure(self) -> None:
@@ -64,16 +64,15 @@ class Steps(StepShape):
         self.steps = tuple(steps_from(list(load.steps), load.step_hold_s)) if load.steps else ()
         self.spawn_rate = load.step_spawn_rate
         self.plain = (options.num_users or 1, options.spawn_rate or 1.0)
-        self.last: tuple[int, float] | None = None
 
     def tick(self) -> tuple[int, float] | None:
         current = super().tick()
         if current is not None or not self.runner.environment.parsed_options.headless:
-            self.last = current
             return current
-        if _session.closing is None:
-            _session.closing = gevent.spawn(_session.stop_then_quit)
-        return self.last  # hold until the stop reaches the shape
+        # In the shape's own greenlet: a stop from another kills it, and Locust's main, which
+        # waits on it, quits at once. Returning None then quits the headless run.
+        _session.stop_and_write()
+        return None
 
 
 @events.init_command_line_parser.add_listener
@@ -124,7 +123,6 @@ class Session:
         self.run: TestRun | None = None  # the test under way
         self.ending: TestRun | None = None  # the test whose run directory is being written
         self.finishing: gevent.Greenlet | None = None
-        self.closing: gevent.Greenlet | None = None  # headless: stop, write the run, quit
         self.runs: list[dict] = []  # newest last: name, directory, delivery ratio, ...
         self.live = LiveFanout(LoadParameters.settle_s)
         self.generators: dict[str, dict] = {}  # process -> its latest health, for the web UI
@@ -211,11 +209,10 @@ class Session:
         self.ending, self.run = self.run, None
         self.finishing = gevent.spawn(self.write_run, self.ending)
 
-    def stop_then_quit(self) -> None:
+    def stop_and_write(self) -> None:
         self.runner.stop()
         if self.finishing is not None:
             self.finishing.join(SNAPSHOT_WAIT_S + run_directory.LOGS_SETTLE_LIMIT_S + 120)
-        self.runner.quit()
 
     def received_snapshot(self, node_id: str, data: dict) -> None:
         for run in (self.run, self.ending):
