@@ -5,7 +5,8 @@ parts (the load run with its report, the web UI) is defined here.
 ``local`` is the local stack's own command line (``python -m system.local``); ``deploy``,
 ``destroy`` and ``deploy-policy`` take the chat to AWS (system/aws/command.py); ``load``
 runs Locust headless and ``ui`` its web UI, with chat_harness/locustfile.py (the load
-test and a capacity report for each run); ``report`` and ``verify`` are the report's.
+test and a capacity report for each run); ``report`` and ``verify`` are the report's;
+``token`` mints a login token for the chat's jwt authorizer.
 """
 
 from __future__ import annotations
@@ -23,10 +24,11 @@ from loadtest.parameters import LoadParameters
 from reports import report, verify
 from system.aws import command as aws
 from system.aws.errors import AwsError
+from system.handlers.authorizer import DEFAULT_TOKEN_LIFETIME_S, mint_token
 from system.local import command as local
 from system.local.dynamodb import BackendError
 from system.local.launcher import StackStartError
-from system.options import user_errors_as_one_line
+from system.options import positive_float, user_errors_as_one_line
 
 LOCUSTFILE = Path(__file__).resolve().parent / "locustfile.py"
 
@@ -66,6 +68,26 @@ def web_ui(args: argparse.Namespace) -> NoReturn:
                               *args.locust_arguments])
 
 
+TOKEN_HELP = "print a login token the chat's jwt authorizer accepts (key: JWT_SECRET)"
+TOKEN_DESCRIPTION = ("Mint an HS256 token for a user with the key in JWT_SECRET, for the web "
+                     "client's token field or a client's ?Authorization= parameter.")
+
+
+def add_token_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--user", required=True, help="the token's subject (the principal)")
+    parser.add_argument("--name", help="the name the chat shows (default: the user)")
+    parser.add_argument("--lifetime", type=positive_float, default=DEFAULT_TOKEN_LIFETIME_S,
+                        metavar="SECONDS", help="valid for this long (default %(default)s)")
+
+
+def print_token(args: argparse.Namespace) -> int:
+    if not os.environ.get("JWT_SECRET"):
+        raise ValueError("set JWT_SECRET to the key the stack's jwt authorizer has")
+    print(mint_token(os.environ["JWT_SECRET"], args.user, name=args.name,
+                     lifetime_s=args.lifetime))
+    return 0
+
+
 # name -> (help, description, add_arguments, run)
 SUBCOMMANDS = {
     "local": (local.HELP, local.DESCRIPTION, local.add_arguments, local.run),
@@ -78,6 +100,7 @@ SUBCOMMANDS = {
                 aws.run_destroy),
     "deploy-policy": (aws.POLICY_HELP, aws.POLICY_DESCRIPTION, aws.add_policy_arguments,
                       aws.run_policy),
+    "token": (TOKEN_HELP, TOKEN_DESCRIPTION, add_token_arguments, print_token),
 }
 
 

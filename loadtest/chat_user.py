@@ -20,6 +20,7 @@ from locust import User, constant, task
 
 from loadtest.live import FanoutDelta
 from loadtest.measurement import ChatPayload, FanoutLedger
+from system.handlers.authorizer import TOKEN_PARAMETER, mint_token
 from system.handlers.frames import HEARTBEAT, sendmessage_request
 
 HEARTBEAT_FRAME = json.dumps(sendmessage_request(HEARTBEAT))
@@ -43,6 +44,9 @@ class ChatUser(User):
     # No chat after this (epoch s): the last messages get settle time to arrive
     # before the run closes the connections.
     stop_sending_at: float = float("inf")
+    # The key of the stack's JWT authorizer, if it has one: each user connects with a
+    # token of its own (its key as the subject), as the reference client sends it.
+    token_secret: str | None = None
 
     def __init__(self, environment) -> None:
         super().__init__(environment)
@@ -80,7 +84,9 @@ class ChatUser(User):
         try:
             # recv() still decodes text frames (and fails on invalid UTF-8); the library's
             # own byte-by-byte check costs ~100 us a frame in pure Python.
-            self.ws = websocket.create_connection(self.host, timeout=CONNECT_TIMEOUT_S,
+            url = self.host if self.token_secret is None else (
+                f"{self.host}?{TOKEN_PARAMETER}={mint_token(self.token_secret, self.key)}")
+            self.ws = websocket.create_connection(url, timeout=CONNECT_TIMEOUT_S,
                                                   skip_utf8_validation=True)
             self.ws.settimeout(None)  # the listener waits as long as it takes
         except Exception as error:

@@ -35,7 +35,7 @@ from loadtest.chat_user import ChatUser
 from loadtest.generator import GeneratorMonitor, generator_health
 from loadtest.live import FanoutDelta, LiveFanout
 from loadtest.measurement import FanoutLedger, FanoutReport
-from loadtest.parameters import LoadParameters
+from loadtest.parameters import LoadParameters, token_secret
 from loadtest.shapes import Step, StepShape, steps_from
 from system.local.launcher import LocalStackProcess
 from system.stackfile import StackFile
@@ -186,6 +186,7 @@ class Session:
         ChatUser.poisson = load.schedule == "poisson"
         ChatUser.stop_sending_at = (self.run.started_at + load.duration_s - load.settle_s
                                     if load.duration_s is not None else float("inf"))
+        ChatUser.token_secret = token_secret(self.options.stack_file)
         if isinstance(self.runner, MasterRunner):
             self.run.workers = self.runner.worker_count
         self.live = LiveFanout(load.settle_s)

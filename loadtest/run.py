@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from loadtest.parameters import LoadParameters
+from loadtest.parameters import LoadParameters, token_secret
 from loadtest.run_directory import read_summary
 from system.fanout_strategies import FANOUT_STRATEGIES
 from system.local.launcher import LocalStackProcess
@@ -76,6 +76,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("--aws-latency", action="store_true",
                         help="run the local stack with the AWS latency model, so the report "
                              "predicts AWS's fan-out times")
+    parser.add_argument("--authorizer", metavar="NAME",
+                        help="the local stack's $connect authorizer (the chat's: jwt, with "
+                             "JWT_SECRET in the environment; each user then connects with a "
+                             "token of its own)")
     LoadParameters.add_options(parser)
     parser.add_argument("--run-dir", type=Path, help="default runs/<date-time>")
     parser.add_argument("--fail-if", action="append", default=[], type=Gate.parse,
@@ -84,11 +88,13 @@ def add_arguments(parser) -> None:
 
 def local_stack_arguments(args) -> list[str]:
     """The options of the local stack started for a run, from the load command's."""
-    if args.target and (args.fanout or args.aws_latency):
-        raise ValueError("--fanout and --aws-latency set up the local stack a run starts; a "
-                         "--target stack has its own (chat-harness deploy --fanout ...)")
+    if args.target and (args.fanout or args.aws_latency or args.authorizer):
+        raise ValueError("--fanout, --aws-latency and --authorizer set up the local stack a run "
+                         "starts; a --target stack has its own (chat-harness deploy --fanout "
+                         "...)")
     return ["--dynamodb", args.dynamodb, *(["--fanout", args.fanout] if args.fanout else []),
-            *(["--aws-latency"] if args.aws_latency else [])]
+            *(["--aws-latency"] if args.aws_latency else []),
+            *(["--authorizer", args.authorizer] if args.authorizer else [])]
 
 
 def new_run_dir() -> Path:
@@ -109,6 +115,7 @@ def run(load: LoadParameters, run_dir: Path, *, target: Path | None = None,
         stack_file = target or stack.stack_path
         websocket_url = StackFile.read(target).websocket_url if target else \
             stack.start().websocket_url
+        token_secret(str(stack_file))  # a missing key fails here, in one line
         print(f"Target {websocket_url}; steps {list(load.steps)} x {load.step_hold_s:g} s; "
               f"run directory {run_dir}", flush=True)
         result = subprocess.run(locust_command(load, locustfile, stack_file, run_dir),

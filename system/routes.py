@@ -13,22 +13,39 @@ it in AWS). A user runs their own handlers by writing such a file:
     tables = { message_history = ["PutItem"] }  # optional: the DynamoDB actions it may call
     invokes = { FANOUT_FUNCTION = "OtherHandler" }  # optional: functions it may invoke
     async_retries = 2                      # optional: Lambda's retries of a failed async call
+    requirements = ["PyJWT"]               # optional: pure-Python distributions it imports
+    secrets = ["JWT_SECRET"]               # optional: variables from chat-harness's environment
     [routes.sendmessage]
     function = "MyHandler"
     route_response = false                 # optional: return the body to the sender
+    [authorizers.token]                    # optional: a Lambda REQUEST authorizer
+    function = "MyAuthorizer"
+    identity_sources = ["route.request.querystring.Authorization"]
+    [routes."$connect"]
+    function = "MyConnectHandler"
+    authorizer = "token"                   # optional, $connect only (as in AWS)
 
 ``tables`` names the chat's tables by role (``active_connections``, ``session_history``,
 ``message_history``) and the DynamoDB actions the function calls on each: in AWS each
 function's role allows exactly these, on exactly those tables. ``invokes`` names the
 functions it calls through Lambda's Invoke API, each by the environment variable that
 holds the called function's name where it runs (locally its name here, in AWS the
-stage's name for it); in AWS its role may invoke exactly those.
+stage's name for it); in AWS its role may invoke exactly those. ``requirements`` are the
+distributions (beyond what Lambda's runtime ships) its code imports: deploy packs them
+from the environment chat-harness runs in. ``secrets`` are environment variables the
+function gets from the environment chat-harness runs in, never written in this file.
+
+An authorizer runs before ``$connect`` as API Gateway runs a Lambda REQUEST authorizer
+(AWS allows them on ``$connect`` only); each identity source is
+``route.request.header.NAME`` or ``route.request.querystring.NAME``, and a request
+missing one is refused without invoking it. A declared authorizer guards nothing until
+``$connect`` names it (or ``--authorizer NAME`` attaches it).
 """
 
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
@@ -42,6 +59,8 @@ DEFAULT_MEMORY_MB = 128
 # Lambda's MaximumRetryAttempts for asynchronous invocations: 2 unless configured (0 to 2).
 DEFAULT_ASYNC_RETRIES = 2
 BODY_PREFIX = "$request.body."
+CONNECT_ROUTE = "$connect"
+IDENTITY_SOURCE_PREFIXES = ("route.request.header.", "route.request.querystring.")
 TABLE_ROLES = tuple(f.name for f in fields(TableNames))
 
 
@@ -62,6 +81,8 @@ class FunctionSpec:
     tables: dict[str, tuple[str, ...]] = field(default_factory=dict)  # role -> DynamoDB actions
     invokes: dict[str, str] = field(default_factory=dict)  # environment variable -> function
     async_retries: int = DEFAULT_ASYNC_RETRIES
+    requirements: tuple[str, ...] = ()  # distributions packed with it
+    secrets: tuple[str, ...] = ()  # environment variables taken from chat-harness's own
 
 
 @dataclass(frozen=True)
@@ -69,6 +90,16 @@ class Route:
     key: str
     function: str
     route_response: bool = False
+    authorizer: str | None = None
+
+
+@dataclass(frozen=True)
+class AuthorizerSpec:
+    """A Lambda REQUEST authorizer: its function and where the identity is read."""
+
+    name: str
+    function: str
+    identity_sources: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -77,6 +108,33 @@ class RoutesFile:
     selection_expression: str
     routes: dict[str, Route]
     functions: dict[str, FunctionSpec]
+    authorizers: dict[str, AuthorizerSpec] = field(default_factory=dict)
+
+    def connect_authorizer(self) -> AuthorizerSpec | None:
+        route = self.routes.get(CONNECT_ROUTE)
+        return self.authorizers[route.authorizer] if route and route.authorizer else None
+
+    def in_use(self) -> RoutesFile:
+        """Only the functions something runs: a route's, an attached authorizer's, and
+        those they invoke; only the attached authorizer. What the local stack starts and
+        deploy builds."""
+        authorizer = self.connect_authorizer()
+        names = {route.function for route in self.routes.values()}
+        if authorizer is not None:
+            names.add(authorizer.function)
+        names |= {called for name in names for called in self.functions[name].invokes.values()}
+        return replace(self, functions={n: s for n, s in self.functions.items() if n in names},
+                       authorizers={authorizer.name: authorizer} if authorizer else {})
+
+
+def identity_source_name(source: str) -> tuple[str, str]:
+    """'route.request.header.Auth' -> ('header', 'Auth'); 'route.request.querystring.t' ->
+    ('querystring', 't'); anything else is a configuration error."""
+    for prefix in IDENTITY_SOURCE_PREFIXES:
+        if source.startswith(prefix) and len(source) > len(prefix):
+            return prefix.split(".")[2], source[len(prefix):]
+    raise ValueError(f"identity source {source!r} must be route.request.header.NAME or "
+                     f"route.request.querystring.NAME")
 
 
 def selection_path(expression: str) -> tuple[str, ...]:
@@ -140,6 +198,33 @@ def with_fanout_strategy(routes: RoutesFile, strategy: str) -> RoutesFile:
         for name, spec in routes.functions.items()})
 
 
+def with_authorizer(routes: RoutesFile, name: str) -> RoutesFile:
+    """``routes`` with the declared authorizer ``name`` on ``$connect`` (the local stack's,
+    load's and deploy's ``--authorizer``)."""
+    if name not in routes.authorizers:
+        declared = ", ".join(sorted(routes.authorizers)) or "none"
+        raise RouteConfigError(f"routes file {routes.path} declares no authorizer {name!r} "
+                               f"(declared: {declared})")
+    if CONNECT_ROUTE not in routes.routes:
+        raise RouteConfigError(f"routes file {routes.path} has no $connect route to authorize")
+    return replace(routes, routes={**routes.routes, CONNECT_ROUTE: replace(
+        routes.routes[CONNECT_ROUTE], authorizer=name)})
+
+
+def with_secrets(routes: RoutesFile, environ: Mapping[str, str]) -> RoutesFile:
+    """``routes`` with each function's ``secrets`` in its environment, from ``environ``;
+    one unset is an error naming it."""
+    functions = {}
+    for name, spec in routes.functions.items():
+        missing = [variable for variable in spec.secrets if not environ.get(variable)]
+        if missing:
+            raise RouteConfigError(f"{name} needs {', '.join(missing)} set in the environment "
+                                   f"chat-harness runs in (a secret, never in the routes file)")
+        functions[name] = replace(spec, environment={
+            **spec.environment, **{variable: environ[variable] for variable in spec.secrets}})
+    return replace(routes, functions=functions)
+
+
 def with_route_response(route_key: str) -> Callable[[dict], None]:
     """An edit for ``write_routes_variant``: the route two-way (its function's body goes
     back to the sender, e.g. sendmessage's answer with the message id)."""
@@ -171,13 +256,24 @@ def load_routes(path: Path = DEFAULT_ROUTES_FILE) -> RoutesFile:
                 tables=_table_actions(name, spec),
                 invokes={str(k): str(v) for k, v in spec.get("invokes", {}).items()},
                 async_retries=int(spec.get("async_retries", DEFAULT_ASYNC_RETRIES)),
+                requirements=tuple(str(r) for r in spec.get("requirements", ())),
+                secrets=tuple(str(v) for v in spec.get("secrets", ())),
             )
             for name, spec in document.get("functions", {}).items()
         }
         routes = {
-            key: Route(key, str(spec["function"]), bool(spec.get("route_response", False)))
+            key: Route(key, str(spec["function"]), bool(spec.get("route_response", False)),
+                       str(spec["authorizer"]) if "authorizer" in spec else None)
             for key, spec in document.get("routes", {}).items()
         }
+        authorizers = {
+            name: AuthorizerSpec(name, str(spec["function"]),
+                                 tuple(str(s) for s in spec.get("identity_sources", ())))
+            for name, spec in document.get("authorizers", {}).items()
+        }
+        for authorizer in authorizers.values():
+            for source in authorizer.identity_sources:
+                identity_source_name(source)
     except KeyError as missing:
         raise RouteConfigError(f"routes file {path}: missing key {missing}") from None
     except ValueError as error:
@@ -187,6 +283,16 @@ def load_routes(path: Path = DEFAULT_ROUTES_FILE) -> RoutesFile:
             raise RouteConfigError(
                 f"routes file {path}: route {route.key!r} names unknown function {route.function!r}"
             )
+        if route.authorizer is not None and route.key != CONNECT_ROUTE:
+            raise RouteConfigError(f"routes file {path}: route {route.key!r} has an authorizer; "
+                                   f"API Gateway runs authorizers on $connect only")
+        if route.authorizer is not None and route.authorizer not in authorizers:
+            raise RouteConfigError(f"routes file {path}: route {route.key!r} names unknown "
+                                   f"authorizer {route.authorizer!r}")
+    for authorizer in authorizers.values():
+        if authorizer.function not in functions:
+            raise RouteConfigError(f"routes file {path}: authorizer {authorizer.name!r} names "
+                                   f"unknown function {authorizer.function!r}")
     for spec in functions.values():
         if spec.timeout_s <= 0:
             raise RouteConfigError(f"routes file {path}: {spec.name} timeout must be positive")
@@ -197,4 +303,4 @@ def load_routes(path: Path = DEFAULT_ROUTES_FILE) -> RoutesFile:
             if called not in functions:
                 raise RouteConfigError(f"routes file {path}: {spec.name} invokes unknown "
                                        f"function {called!r} (as {variable})")
-    return RoutesFile(Path(path), expression, routes, functions)
+    return RoutesFile(Path(path), expression, routes, functions, authorizers)

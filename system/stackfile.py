@@ -43,6 +43,7 @@ class StackFile:
     control_token: str | None = None  # the control endpoint's 'Authorization: Bearer' token
     aws_latency: str | None = None  # local stacks: the date of the AWS latency model, if on
     lambda_endpoint: str | None = None  # local stacks: the Lambda Invoke API
+    authorizer: str | None = None  # the authorizer on $connect, by its routes-file name
     extra: dict = field(default_factory=dict)
 
     @property

@@ -35,3 +35,20 @@ def test_deploy_writes_the_stack_file_and_destroy_removes_it(aws, tmp_path, caps
     assert not path.exists()
 
 
+
+
+def test_authorizer_option_needs_its_secret_and_plans_the_authorizer(aws, capsys, monkeypatch):
+    monkeypatch.setattr(command, "session_for", lambda args: aws)
+    monkeypatch.delenv("JWT_SECRET", raising=False)
+    deploy_with_authorizer = ["deploy", "--stage", "dev", "--authorizer", "jwt", "--plan"]
+    assert main(deploy_with_authorizer) == 2
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("chat-harness deploy: JwtAuthorizer needs JWT_SECRET set in the "
+                           "environment chat-harness runs in")
+
+    monkeypatch.setenv("JWT_SECRET", "test-signing-key")
+    assert main(deploy_with_authorizer) == 0
+    planned = capsys.readouterr().out.splitlines()
+    assert ("create    authorizer      jwt  (JwtAuthorizer, identity "
+            "route.request.querystring.Authorization)") in planned
+    assert "create    route           $connect  (authorizer jwt)" in planned

@@ -77,6 +77,9 @@ def add_deploy_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fanout", choices=FANOUT_STRATEGIES, metavar="STRATEGY",
                         help="the handlers' fan-out strategy (FANOUT_STRATEGY): sequential, "
                              "threads or batched (default: the routes file's, else threads)")
+    parser.add_argument("--authorizer", metavar="NAME",
+                        help="put the routes file's authorizer NAME on $connect (the chat's: "
+                             "jwt; JWT_SECRET from this environment goes into its function's)")
     defaults = Throttling()
     parser.add_argument("--throttle-rate", type=float, default=defaults.rate, metavar="PER_S",
                         help="stage throttling: steady requests/s (default %(default)g)")
@@ -108,7 +111,8 @@ def run_deploy(args: argparse.Namespace) -> int:
     options = DeployOptions(
         stage=args.stage, region=session.region_name, routes_file=args.routes,
         provisioned=args.billing == "provisioned", capacity=dict(args.capacity),
-        fanout=args.fanout, throttling=Throttling(args.throttle_rate, args.throttle_burst))
+        fanout=args.fanout, authorizer=args.authorizer,
+        throttling=Throttling(args.throttle_rate, args.throttle_burst))
     changes, stack = deploy(session, options, apply=not args.plan)
     for change in changes:
         print(change.line())

@@ -7,16 +7,21 @@ changes nothing, a changed handler updates that function's code only. With
 
 Order: the tables, the WebSocket API (its id goes into every role's @connections ARN),
 per function its log group, role, function and invoke permission, then the API's
-integrations, routes, route responses, its stage, and a deployment when anything under
-the API changed. Every resource is named after the stage and tagged with it
-(system/aws/stage.py); a name that exists without the tag stops the deploy before it
-changes anything.
+authorizer (before ``$connect`` names it), integrations, routes, route responses, the
+authorizers no route names any more (deleted once ``$connect`` has let go of them), its
+stage, and a deployment when anything under the API changed. Only the functions in use
+are built (``RoutesFile.in_use``): the authorizer's function only with ``--authorizer``.
+A function's ``secrets`` go from the environment deploy runs in into the function's
+environment; one unset stops the deploy before it changes anything. Every resource is
+named after the stage and tagged with it (system/aws/stage.py); a name that exists
+without the tag stops the deploy before it changes anything.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +36,9 @@ from system.routes import (
     DEFAULT_ROUTES_FILE,
     RoutesFile,
     load_routes,
+    with_authorizer,
     with_fanout_strategy,
+    with_secrets,
 )
 from system.stackfile import StackFile
 
@@ -39,6 +46,10 @@ from system.stackfile import StackFile
 RUNTIME = "python3.13"
 ROLE_POLICY_NAME = "chat-harness"
 PERMISSION_STATEMENT_ID = "chat-harness-apigateway"
+AUTHORIZER_PERMISSION_STATEMENT_ID = "chat-harness-authorizer"
+# Stand-ins for ids AWS gives on creation, in a plan that would create the resource.
+NEW_API_ID = "NEW-API-ID"
+NEW_AUTHORIZER_ID = "NEW-AUTHORIZER-ID"
 DEFAULT_PROVISIONED = Capacity(5, 5)
 LOG_RETENTION_DAYS = 14
 TWO_WAY = "$default"  # the route response key (and selection expression) of a two-way route
@@ -73,6 +84,7 @@ class DeployOptions:
     capacity: dict[str, Capacity] = field(default_factory=dict)  # table role -> RCU/WCU
     throttling: Throttling = Throttling()
     fanout: str | None = None  # FANOUT_STRATEGY for every function; None: the routes file's
+    authorizer: str | None = None  # a declared authorizer put on $connect; None: the file's
 
 
 @dataclass(frozen=True)
@@ -96,8 +108,11 @@ class Deployment:
         self.changes: list[Change] = []
         self.recorder = CallRecorder(session)
         routes = load_routes(options.routes_file)
-        self.routes: RoutesFile = (with_fanout_strategy(routes, options.fanout)
-                                   if options.fanout else routes)
+        if options.fanout:
+            routes = with_fanout_strategy(routes, options.fanout)
+        if options.authorizer:
+            routes = with_authorizer(routes, options.authorizer)
+        self.routes: RoutesFile = with_secrets(routes.in_use(), os.environ)
         with aws_errors_in_one_line(self.recorder):
             def client(name: str):
                 return session.client(name, region_name=options.region)
@@ -128,15 +143,27 @@ class Deployment:
                 self.converge_function(name)
                 self.converge_async_retries(name)
                 if name in self.routed_functions():
-                    self.converge_permission(name, api_id)
-            changed = self.converge_integrations_and_routes(api_id)
-            self.converge_stage(api_id, changed)
+                    self.converge_permission(name, PERMISSION_STATEMENT_ID,
+                                             self.stage.invoke_source_arn(api_id or NEW_API_ID),
+                                             "apigateway invoke")
+            authorizers = self.current_authorizers(api_id)
+            authorizer_id, authorizer_changed = self.converge_authorizer(api_id, authorizers)
+            routes_changed = self.converge_integrations_and_routes(api_id, authorizer_id)
+            unused_deleted = self.delete_unused_authorizers(api_id, authorizers)
+            self.converge_stage(api_id, authorizer_changed or routes_changed or unused_deleted)
             if not self.apply:
                 return None
             return self.stack_file(api_id)
 
     def routed_functions(self) -> list[str]:
         return sorted({route.function for route in self.routes.routes.values()})
+
+    def posts_to_connections(self, function: str) -> bool:
+        """A route's function, or one a route's function invokes, answers clients through
+        @connections; an authorizer's function only answers API Gateway."""
+        routed = self.routed_functions()
+        return function in routed or any(function in self.routes.functions[name].invokes.values()
+                                         for name in routed)
 
     # -- ownership -------------------------------------------------------------------------
 
@@ -268,7 +295,8 @@ class Deployment:
     def converge_role(self, function: str, api_id: str | None) -> None:
         name = self.stage.function_name(function)
         policy = self.stage.function_policy(self.routes.functions[function],
-                                            api_id or "NEW-API-ID")
+                                            api_id or NEW_API_ID,
+                                            posts_to_connections=self.posts_to_connections(function))
         exists = self.get_or_none(self.iam.get_role, self.iam.exceptions.NoSuchEntityException,
                                   RoleName=name)
         if exists is None:
@@ -368,35 +396,89 @@ class Deployment:
             self.lambda_.put_function_event_invoke_config(FunctionName=name,
                                                           MaximumRetryAttempts=wanted)
 
-    def converge_permission(self, function: str, api_id: str | None) -> None:
-        """API Gateway may invoke the function from any route of this API."""
+    def converge_permission(self, function: str, statement_id: str, source: str,
+                            detail: str) -> None:
+        """API Gateway may invoke the function from ``source`` (any route of this API, or
+        its authorizer): the statement ``statement_id`` of the function's policy."""
         name = self.stage.function_name(function)
-        source = self.stage.invoke_source_arn(api_id or "NEW-API-ID")
         policy = self.get_or_none(self.lambda_.get_policy,
                                   self.lambda_.exceptions.ResourceNotFoundException,
                                   FunctionName=name)
         statements = json.loads(policy["Policy"])["Statement"] if policy else []
-        current = next((s for s in statements if s.get("Sid") == PERMISSION_STATEMENT_ID), None)
+        current = next((s for s in statements if s.get("Sid") == statement_id), None)
         if current is None:
             action = "create"
         elif current.get("Condition", {}).get("ArnLike", {}).get("AWS:SourceArn") == source:
             action = "unchanged"
         else:
             action = "update"
-        if not self.record("permission", name, action, "apigateway invoke"):
+        if not self.record("permission", name, action, detail):
             return
         if current is not None:
-            self.lambda_.remove_permission(FunctionName=name,
-                                           StatementId=PERMISSION_STATEMENT_ID)
-        self.lambda_.add_permission(FunctionName=name, StatementId=PERMISSION_STATEMENT_ID,
+            self.lambda_.remove_permission(FunctionName=name, StatementId=statement_id)
+        self.lambda_.add_permission(FunctionName=name, StatementId=statement_id,
                                     Action="lambda:InvokeFunction",
                                     Principal="apigateway.amazonaws.com", SourceArn=source)
 
     # -- under the API ---------------------------------------------------------------------
 
-    def converge_integrations_and_routes(self, api_id: str | None) -> bool:
-        """Integrations (one per routed function), routes, route responses; True if
-        anything changed, so that the stage needs a new deployment."""
+    def current_authorizers(self, api_id: str | None) -> dict[str, dict]:
+        """The API's authorizers by name (none before the API exists)."""
+        if api_id is None:
+            return {}
+        return {authorizer["Name"]: authorizer
+                for page in _pages(self.apis.get_authorizers, ApiId=api_id)
+                for authorizer in page.get("Items", [])}
+
+    def converge_authorizer(self, api_id: str | None, current: dict[str, dict]
+                            ) -> tuple[str | None, bool]:
+        """The authorizer on ``$connect``, as API Gateway v2 models a Lambda REQUEST
+        authorizer (its function's invocation URI, where the identity is read), and the
+        permission for API Gateway to invoke its function from it. Its id (None where
+        ``$connect`` has none) and whether it changed."""
+        spec = self.routes.connect_authorizer()
+        if spec is None:
+            return None, False
+        wanted = {"AuthorizerType": "REQUEST",
+                  "AuthorizerUri": self.stage.invocation_uri(spec.function),
+                  "IdentitySource": list(spec.identity_sources)}
+        detail = f"{spec.function}, identity {', '.join(spec.identity_sources)}"
+        found = current.get(spec.name)
+        changed = True
+        if found is None:
+            authorizer_id = NEW_AUTHORIZER_ID
+            if self.record("authorizer", spec.name, "create", detail):
+                authorizer_id = self.apis.create_authorizer(ApiId=api_id, Name=spec.name,
+                                                            **wanted)["AuthorizerId"]
+        else:
+            authorizer_id = found["AuthorizerId"]
+            if all(found.get(key) == value for key, value in wanted.items()):
+                changed = False
+                self.record("authorizer", spec.name, "unchanged", detail)
+            elif self.record("authorizer", spec.name, "update", detail):
+                self.apis.update_authorizer(ApiId=api_id, AuthorizerId=authorizer_id, **wanted)
+        self.converge_permission(
+            spec.function, AUTHORIZER_PERMISSION_STATEMENT_ID,
+            self.stage.authorizer_source_arn(api_id or NEW_API_ID, authorizer_id),
+            f"apigateway invoke as authorizer {spec.name}")
+        return authorizer_id, changed
+
+    def delete_unused_authorizers(self, api_id: str | None, current: dict[str, dict]) -> bool:
+        """Delete the API's authorizers ``$connect`` no longer names (API Gateway refuses to
+        delete one a route still names, so after the routes); True if any was."""
+        spec = self.routes.connect_authorizer()
+        unused = {name: authorizer for name, authorizer in current.items()
+                  if spec is None or name != spec.name}
+        for name, authorizer in sorted(unused.items()):
+            if self.record("authorizer", name, "delete"):
+                self.apis.delete_authorizer(ApiId=api_id, AuthorizerId=authorizer["AuthorizerId"])
+        return bool(unused)
+
+    def converge_integrations_and_routes(self, api_id: str | None,
+                                         authorizer_id: str | None) -> bool:
+        """Integrations (one per routed function), routes (``$connect`` with the authorizer
+        ``authorizer_id`` where it has one, every other route open), route responses; True
+        if anything changed, so that the stage needs a new deployment."""
         current_integrations = (
             {i["IntegrationUri"]: i for i in self.apis.get_integrations(ApiId=api_id)["Items"]}
             if api_id else {})
@@ -405,7 +487,7 @@ class Deployment:
         changed = False
         integration_ids: dict[str, str] = {}
         for function in self.routed_functions():
-            uri = self.stage.integration_uri(function)
+            uri = self.stage.invocation_uri(function)
             timeout_ms = min(INTEGRATION_TIMEOUT_SECONDS * 1000,
                              math.ceil(self.routes.functions[function].timeout_s * 1000))
             current = current_integrations.get(uri)
@@ -429,20 +511,29 @@ class Deployment:
         for key, route in sorted(self.routes.routes.items()):
             target = f"integrations/{integration_ids.get(route.function, 'NEW')}"
             selection = TWO_WAY if route.route_response else None
+            authorization = ({"AuthorizationType": "CUSTOM", "AuthorizerId": authorizer_id}
+                             if route.authorizer else {"AuthorizationType": "NONE"})
+            guard = f"authorizer {route.authorizer}" if route.authorizer else "no authorizer"
             current = current_routes.get(key)
             if current is not None and current.get("RouteResponseSelectionExpression") != selection:
                 changed = True
                 if self.record("route", key, "update", "two-way" if selection else "one-way"):
                     self.apis.delete_route(ApiId=api_id, RouteId=current["RouteId"])
-                    self.create_route(api_id, key, target, selection)
+                    self.create_route(api_id, key, target, selection, authorization)
             elif current is None:
                 changed = True
-                if self.record("route", key, "create", "two-way" if selection else ""):
-                    self.create_route(api_id, key, target, selection)
-            elif current.get("Target") != target:
+                detail = ", ".join(kind for kind, present in (("two-way", selection),
+                                                              (guard, route.authorizer))
+                                   if present)
+                if self.record("route", key, "create", detail):
+                    self.create_route(api_id, key, target, selection, authorization)
+            elif differences := [*([target] if current.get("Target") != target else []),
+                                 *([guard] if route_authorization(current) != authorization
+                                   else [])]:
                 changed = True
-                if self.record("route", key, "update", target):
-                    self.apis.update_route(ApiId=api_id, RouteId=current["RouteId"], Target=target)
+                if self.record("route", key, "update", ", ".join(differences)):
+                    self.apis.update_route(ApiId=api_id, RouteId=current["RouteId"],
+                                           Target=target, **authorization)
             else:
                 self.record("route", key, "unchanged")
         for key, current in current_routes.items():
@@ -450,7 +541,7 @@ class Deployment:
                 changed = True
                 if self.record("route", key, "delete"):
                     self.apis.delete_route(ApiId=api_id, RouteId=current["RouteId"])
-        wanted = {self.stage.integration_uri(f) for f in self.routed_functions()}
+        wanted = {self.stage.invocation_uri(f) for f in self.routed_functions()}
         for uri, current in current_integrations.items():
             if uri not in wanted:
                 changed = True
@@ -459,11 +550,12 @@ class Deployment:
                                                  IntegrationId=current["IntegrationId"])
         return changed
 
-    def create_route(self, api_id: str, key: str, target: str, selection: str | None) -> None:
+    def create_route(self, api_id: str, key: str, target: str, selection: str | None,
+                     authorization: dict[str, str | None]) -> None:
         """A two-way route has the ``$default`` route response selection expression and a
         ``$default`` route response: the Lambda's body then reaches the client."""
         route_id = self.apis.create_route(
-            ApiId=api_id, RouteKey=key, Target=target,
+            ApiId=api_id, RouteKey=key, Target=target, **authorization,
             **({"RouteResponseSelectionExpression": selection} if selection else {}))["RouteId"]
         if selection:
             self.apis.create_route_response(ApiId=api_id, RouteId=route_id,
@@ -518,6 +610,7 @@ class Deployment:
     def stack_file(self, api_id: str) -> StackFile:
         stage = self.stage
         functions = list(self.routes.functions)
+        authorizer = self.routes.connect_authorizer()
         return StackFile(
             kind="aws",
             websocket_url=stage.websocket_url(api_id),
@@ -526,6 +619,7 @@ class Deployment:
             tables=stage.tables.as_dict(),
             api_id=api_id,
             stage=stage.name,
+            authorizer=authorizer.name if authorizer else None,
             arns={
                 "tables": {t: stage.table_arn(t) for t in stage.tables.as_dict().values()},
                 "functions": {f: stage.function_arn(f) for f in functions},
@@ -604,6 +698,15 @@ def destroy(session, stage_name: str, region: str) -> list[Change]:
         for table in tables:
             waiter.wait(TableName=table, WaiterConfig={"Delay": 2, "MaxAttempts": 150})
     return changes
+
+
+def route_authorization(route: dict) -> dict[str, str | None]:
+    """A route's authorization as CreateRoute and UpdateRoute take it. An AuthorizerId
+    counts with CUSTOM only: UpdateRoute to NONE detaches the authorizer whether or not
+    the id still shows."""
+    kind = route.get("AuthorizationType", "NONE")
+    return ({"AuthorizationType": kind, "AuthorizerId": route.get("AuthorizerId")}
+            if kind == "CUSTOM" else {"AuthorizationType": kind})
 
 
 def _pages(call, **kwargs):

@@ -92,7 +92,14 @@ class Stage:
         """What may invoke the functions: any route of this API."""
         return f"arn:aws:execute-api:{self.region}:{self.account}:{api_id}/*"
 
-    def integration_uri(self, function: str) -> str:
+    def authorizer_source_arn(self, api_id: str, authorizer_id: str) -> str:
+        """What may invoke an authorizer's function: that authorizer of this API."""
+        return (f"arn:aws:execute-api:{self.region}:{self.account}:{api_id}/authorizers/"
+                f"{authorizer_id}")
+
+    def invocation_uri(self, function: str) -> str:
+        """How API Gateway names a Lambda function it invokes: an integration's URI and a
+        Lambda authorizer's alike."""
         return (f"arn:aws:apigateway:{self.region}:lambda:path/2015-03-31/functions/"
                 f"{self.function_arn(function)}/invocations")
 
@@ -102,10 +109,12 @@ class Stage:
     def management_endpoint(self, api_id: str) -> str:
         return f"https://{api_id}.execute-api.{self.region}.amazonaws.com/{self.name}"
 
-    def function_policy(self, spec: FunctionSpec, api_id: str) -> dict:
+    def function_policy(self, spec: FunctionSpec, api_id: str, *,
+                        posts_to_connections: bool) -> dict:
         """Least privilege for one function: the DynamoDB actions its routes-file entry
-        names, each on its own table; @connections on this API's stage (every chat route
-        posts to a connection); invoking exactly the functions its ``invokes`` names;
+        names, each on its own table; @connections on this API's stage where it posts to
+        connections (every chat route's function and what they invoke; an authorizer's
+        only answers API Gateway); invoking exactly the functions its ``invokes`` names;
         writing to its own log group."""
         tables = self.tables.as_dict()
         statements = [
@@ -114,9 +123,10 @@ class Stage:
              "Resource": self.table_arn(tables[role])}
             for index, (role, actions) in enumerate(sorted(spec.tables.items()))
         ]
-        statements.append({"Sid": "Connections", "Effect": "Allow",
-                           "Action": "execute-api:ManageConnections",
-                           "Resource": self.connections_arn(api_id)})
+        if posts_to_connections:
+            statements.append({"Sid": "Connections", "Effect": "Allow",
+                               "Action": "execute-api:ManageConnections",
+                               "Resource": self.connections_arn(api_id)})
         if spec.invokes:
             statements.append({"Sid": "Invoke", "Effect": "Allow",
                                "Action": "lambda:InvokeFunction",

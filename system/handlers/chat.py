@@ -147,6 +147,13 @@ def connection_id(event: dict) -> str:
     return event["requestContext"]["connectionId"]
 
 
+def user_name(event: dict) -> str | None:
+    """Who $connect's authorizer let in on this connection, if any: its context's
+    ``user`` (the chat's JWT authorizer sets it), else its principal."""
+    authorizer = event["requestContext"].get("authorizer", {})
+    return authorizer.get("user") or authorizer.get("principalId")
+
+
 def management_endpoint(event: dict) -> str:
     """The @connections endpoint of the API that sent ``event``: https://{domainName}/{stage}."""
     context = event["requestContext"]

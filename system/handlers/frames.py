@@ -16,10 +16,16 @@ def sendmessage_request(text: str) -> dict:
     return {"action": "sendmessage", "message": text}
 
 
-def chat_frame(message_id: str, sender: str, sent_at: str, text: str) -> dict:
-    """A chat message broadcast to every connection; ``sent_at`` is ISO 8601 UTC."""
-    return {"message": f"[{sent_at} - UTC]\n {sender}  {text}\n", "type": "chat",
-            "message_id": message_id, "sender": sender, "sent_at": sent_at, "text": text}
+def chat_frame(message_id: str, sender: str, sent_at: str, text: str,
+               sender_name: str | None = None) -> dict:
+    """A chat message broadcast to every connection; ``sent_at`` is ISO 8601 UTC.
+    ``sender_name`` (the authorizer's principal, where there is one) names the sender
+    in the line people read; ``sender`` stays its connection id."""
+    frame = {"message": f"[{sent_at} - UTC]\n {sender_name or sender}  {text}\n",
+             "type": "chat", "message_id": message_id, "sender": sender}
+    if sender_name:
+        frame["sender_name"] = sender_name
+    return {**frame, "sent_at": sent_at, "text": text}
 
 
 def join_frame(connection_id: str) -> dict:

@@ -11,6 +11,7 @@ from system.handlers.chat import (
     dynamodb,
     encode,
     metered,
+    user_name,
     utc_now,
 )
 from system.handlers.frames import HEARTBEAT, chat_frame
@@ -33,7 +34,8 @@ def send_message(event: dict, context):
     sender = connection_id(event)
     message_id = str(uuid.uuid4())
     sent_at = utc_now()
-    frame = chat_frame(message_id, sender, sent_at, message)
+    name = user_name(event)
+    frame = chat_frame(message_id, sender, sent_at, message, name)
     data = encode(frame)
     if len(data) > MANAGEMENT_PAYLOAD_BYTES:  # the machine-readable copy of the text goes first
         del frame["text"]
@@ -41,15 +43,11 @@ def send_message(event: dict, context):
     if len(data) > MANAGEMENT_PAYLOAD_BYTES:
         return {"statusCode": 400, "body": f"Message too long: {len(data)} bytes to broadcast, "
                                            f"at most {MANAGEMENT_PAYLOAD_BYTES}"}, None
-    dynamodb.put_item(
-        TableName=MESSAGE_HISTORY_TABLE,
-        Item={
-            "message_id": {"S": message_id},
-            "connection_id": {"S": sender},
-            "timestamp": {"S": sent_at},
-            "message": {"S": message},
-        },
-    )
+    item = {"message_id": {"S": message_id}, "connection_id": {"S": sender},
+            "timestamp": {"S": sent_at}, "message": {"S": message}}
+    if name:
+        item["sender_name"] = {"S": name}
+    dynamodb.put_item(TableName=MESSAGE_HISTORY_TABLE, Item=item)
     fanout = broadcast(event, data)
     body = {"status": "sent", "message_id": message_id, "recipients": fanout.reached}
     return {"statusCode": 200, "body": json.dumps(body)}, fanout

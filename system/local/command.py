@@ -103,6 +103,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="how a broadcast reaches its recipients, for every function "
                              "(FANOUT_STRATEGY): sequential, threads or batched (default: the "
                              "routes file's, else threads)")
+    parser.add_argument("--authorizer", metavar="NAME",
+                        help="put the routes file's authorizer NAME on $connect (the chat's: "
+                             "jwt, with JWT_SECRET in the environment)")
     parser.add_argument("--aws-latency", nargs="?", type=Path, const=DEFAULT_LATENCY_TABLE,
                         metavar="TABLE", help="add the delays AWS adds (post_to_connection, "
                         "DynamoDB, Lambda warm and cold starts, async invoke) from a dated "
@@ -118,7 +121,7 @@ def options_from(args: argparse.Namespace) -> LocalStackOptions:
         state_dir=args.state_dir, stack_file=args.stack_file, concurrency=args.concurrency,
         queue_limit=args.queue_limit,
         lambda_timeout_s=args.lambda_timeout, provisioned=dict(args.provisioned),
-        burst_s=args.burst_seconds, fanout=args.fanout,
+        burst_s=args.burst_seconds, fanout=args.fanout, authorizer=args.authorizer,
         aws_latency=load_latency_table(args.aws_latency) if args.aws_latency else None,
         limits=ApiLimits(
             frame_bytes=args.frame_limit, message_bytes=args.message_limit,
@@ -146,6 +149,9 @@ def print_where(stack: LocalStack) -> None:
     if options.fanout is not None:
         print(f"  {'Fan-out':<14} {options.fanout} (FANOUT_STRATEGY of every function)",
               flush=True)
+    if (authorizer := stack.routes.authorizer) is not None:
+        print(f"  {'Authorizer':<14} {authorizer.name} on $connect ({authorizer.function}, "
+              f"identity: {', '.join(authorizer.identity_sources)})", flush=True)
     if stack.latency.enabled:
         print(f"  {'AWS latency':<14} {stack.latency.describe()}", flush=True)
     for table, capacity in options.provisioned.items():

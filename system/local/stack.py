@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import os
 import secrets
 import shutil
 import string
@@ -37,7 +38,13 @@ from system.local.lambda_runtime.pool import LambdaRuntime
 from system.local.processes import LOOPBACK, free_port, port_is_free
 from system.local.tls import local_tls
 from system.provision import Capacity, TableNames, create_tables
-from system.routes import DEFAULT_ROUTES_FILE, load_routes, with_fanout_strategy
+from system.routes import (
+    DEFAULT_ROUTES_FILE,
+    load_routes,
+    with_authorizer,
+    with_fanout_strategy,
+    with_secrets,
+)
 from system.stackfile import StackFile
 
 log = logging.getLogger("chat_harness.stack")
@@ -75,6 +82,7 @@ class LocalStackOptions:
     provisioned: dict[str, Capacity] = field(default_factory=dict)
     burst_s: float = DYNAMODB_BURST_SECONDS
     fanout: str | None = None  # FANOUT_STRATEGY for every function; None: the routes file's
+    authorizer: str | None = None  # a declared authorizer put on $connect; None: the file's
     aws_latency: LatencyTable | None = None  # None: local speed
 
     @property
@@ -133,7 +141,9 @@ class LocalStack:
         routes = load_routes(options.routes_file)
         if options.fanout is not None:
             routes = with_fanout_strategy(routes, options.fanout)
-        self.routes = RouteTable.of(routes)
+        if options.authorizer is not None:
+            routes = with_authorizer(routes, options.authorizer)
+        self.routes = RouteTable.of(with_secrets(routes.in_use(), os.environ))
         self.latency = AwsLatency(options.aws_latency)
         self.dynamodb = DynamoDB(options.dynamodb)
         self.faults = Faults()
@@ -210,7 +220,7 @@ class LocalStack:
         await self._lambda_api.start(stack_environment["AWS_ENDPOINT_URL_LAMBDA"])
         await self._runtime.warm()
 
-        api = Api(api_id=new_api_id(), stage=o.stage, domain_name=domain_name)
+        api = Api(api_id=new_api_id(), stage=o.stage, domain_name=domain_name, region=o.region)
         self._websocket = WebSocketApi(api, self.routes, self._runtime, o.limits, self.faults)
         self._management = ManagementServer(
             self._websocket, tls.server_context, self.secret_keys, self.control_token,
@@ -238,6 +248,7 @@ class LocalStack:
             control_token=self.control_token,
             aws_latency=o.aws_latency.date if o.aws_latency else None,
             lambda_endpoint=stack_environment["AWS_ENDPOINT_URL_LAMBDA"],
+            authorizer=self.routes.authorizer.name if self.routes.authorizer else None,
         )
         self.file.write(o.stack_path)
 

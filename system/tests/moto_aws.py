@@ -5,15 +5,22 @@ conftest loads it).
 moto's apigatewayv2 has no deployments: CreateDeployment answers 404 "Not yet implemented"
 and a stage never shows a DeploymentId. The session answers CreateDeployment itself,
 after botocore has checked the request against the API's model, and adds the
-DeploymentId AWS would show to GetStage.
+DeploymentId AWS would show to GetStage. Nor can it list an API's authorizers
+(GetAuthorizers is "not implemented", though it creates, updates and deletes them): the
+session answers it from moto's own authorizers, read through botocore's parser as AWS's
+answer would be.
 """
 
 from __future__ import annotations
 
+import json
+
 import boto3
 import pytest
 from botocore.awsrequest import AWSResponse
+from botocore.parsers import create_parser
 from moto import mock_aws
+from moto.apigatewayv2.models import apigatewayv2_backends
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"  # moto's
@@ -28,6 +35,9 @@ class MotoGaps:
                                 self._remember)
         session.events.register("before-call.apigatewayv2.CreateDeployment", self._deployed)
         session.events.register("after-call.apigatewayv2.GetStage", self._with_deployment)
+        session.events.register("before-parameter-build.apigatewayv2.GetAuthorizers",
+                                self._listing_api)
+        session.events.register("before-call.apigatewayv2.GetAuthorizers", self._authorizers)
 
     def _remember(self, params, **_) -> None:
         self.deployments[params["StageName"]] = dict(params)
@@ -39,6 +49,18 @@ class MotoGaps:
     def _with_deployment(self, parsed, **_) -> None:
         if parsed.get("StageName") in self.deployments:
             parsed["DeploymentId"] = "dep1"
+
+    @staticmethod
+    def _listing_api(params, context, **_) -> None:
+        context["api_id"] = params["ApiId"]  # the call's context reaches before-call
+
+    @staticmethod
+    def _authorizers(model, context, **_):
+        api = apigatewayv2_backends[ACCOUNT][REGION].get_api(context["api_id"])
+        body = json.dumps({"items": [a.to_json() for a in api.authorizers.values()]})
+        parsed = create_parser("rest-json").parse(
+            {"status_code": 200, "headers": {}, "body": body.encode()}, model.output_shape)
+        return AWSResponse(None, 200, {}, None), parsed
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from botocore.awsrequest import AWSResponse
 from botocore.stub import Stubber
 
 from system.aws.deploy import (
+    AUTHORIZER_PERMISSION_STATEMENT_ID,
     PERMISSION_STATEMENT_ID,
     RUNTIME,
     Deployment,
@@ -27,6 +28,7 @@ from system.aws.stage import TAG_KEY, Stage
 from system.provision import Capacity
 from system.routes import (
     DEFAULT_ROUTES_FILE,
+    RouteConfigError,
     load_routes,
     with_route_response,
     write_routes_variant,
@@ -38,6 +40,13 @@ from system.tests.moto_aws import ACCOUNT, REGION
 def two_way_routes(tmp_path) -> Path:
     """The chat's routes with sendmessage two-way, so a route response is made."""
     return write_routes_variant(tmp_path / "routes.toml", with_route_response("sendmessage"))
+
+
+@pytest.fixture
+def jwt_secret(monkeypatch) -> str:
+    """The chat's JWT authorizer's key, in the environment deploy runs in."""
+    monkeypatch.setenv("JWT_SECRET", "test-signing-key")
+    return "test-signing-key"
 
 
 def options(stage: str = "dev", **kwargs) -> DeployOptions:
@@ -76,7 +85,7 @@ def tagged_resources(session, stage: str) -> list[str]:
 
 def test_deploy_builds_each_route_to_its_integration_to_its_function(aws, two_way_routes):
     changes, stack = deploy(aws, options(routes_file=two_way_routes))
-    routes = load_routes(two_way_routes)
+    routes = load_routes(two_way_routes).in_use()
     stage = Stage("dev", REGION, ACCOUNT)
     assert {c.action for c in changes} == {"create"}
 
@@ -102,6 +111,7 @@ def test_deploy_builds_each_route_to_its_integration_to_its_function(aws, two_wa
         served[route["RouteKey"]] = function_arn.rsplit(":", 1)[1]
         two_way = routes.routes[route["RouteKey"]].route_response
         assert (route.get("RouteResponseSelectionExpression") == "$default") is two_way
+        assert route["AuthorizationType"] == "NONE"
     assert served == {key: stage.function_name(route.function)
                       for key, route in routes.routes.items()}
 
@@ -131,7 +141,7 @@ def test_deploy_builds_each_route_to_its_integration_to_its_function(aws, two_wa
 
 def test_each_role_may_touch_only_its_own_tables_and_this_apis_connections(aws):
     _, stack = deploy(aws, options())
-    routes = load_routes(DEFAULT_ROUTES_FILE)
+    routes = load_routes(DEFAULT_ROUTES_FILE).in_use()
     stage = Stage("dev", REGION, ACCOUNT)
     iam = aws.client("iam")
     for name, spec in routes.functions.items():
@@ -181,6 +191,78 @@ def test_batched_fanout_deploys_its_fanout_function_never_retried_and_the_right_
             [stage.function_arn("FanoutHandler")]]
     changes, _ = deploy(aws, options(fanout="batched"))
     assert [c.line() for c in changes if c.action != "unchanged"] == []
+
+
+def test_an_attached_authorizer_guards_connect_alone_and_runs_with_its_secret(aws, jwt_secret):
+    changes, stack = deploy(aws, options(authorizer="jwt"))
+    stage = Stage("dev", REGION, ACCOUNT)
+    authorizer_function = stage.function_name("JwtAuthorizer")
+    apis, lambda_, iam = (aws.client(n) for n in ("apigatewayv2", "lambda", "iam"))
+
+    [authorizer] = apis.get_authorizers(ApiId=stack.api_id)["Items"]
+    assert (authorizer["Name"], authorizer["AuthorizerType"], authorizer["IdentitySource"]) == (
+        "jwt", "REQUEST", ["route.request.querystring.Authorization"])
+    assert authorizer["AuthorizerUri"] == (
+        f"arn:aws:apigateway:{REGION}:lambda:path/2015-03-31/functions/"
+        f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{authorizer_function}/invocations")
+    guarded = {route["RouteKey"]: (route["AuthorizationType"], route.get("AuthorizerId"))
+               for route in apis.get_routes(ApiId=stack.api_id)["Items"]}
+    assert guarded.pop("$connect") == ("CUSTOM", authorizer["AuthorizerId"])
+    assert {kind for kind, _ in guarded.values()} == {"NONE"}
+
+    [permission] = json.loads(lambda_.get_policy(FunctionName=authorizer_function)["Policy"])[
+        "Statement"]
+    assert permission["Sid"] == AUTHORIZER_PERMISSION_STATEMENT_ID
+    assert permission["Principal"] == {"Service": "apigateway.amazonaws.com"}
+    assert permission["Condition"]["ArnLike"]["AWS:SourceArn"] == (
+        f"arn:aws:execute-api:{REGION}:{ACCOUNT}:{stack.api_id}/authorizers/"
+        f"{authorizer['AuthorizerId']}")
+    configuration = lambda_.get_function(FunctionName=authorizer_function)["Configuration"]
+    assert configuration["Environment"]["Variables"]["JWT_SECRET"] == jwt_secret
+    [policy] = iam.list_role_policies(RoleName=authorizer_function)["PolicyNames"]
+    statements = iam.get_role_policy(RoleName=authorizer_function, PolicyName=policy)[
+        "PolicyDocument"]["Statement"]
+    assert [s["Sid"] for s in statements] == ["Logs"]  # no tables, no @connections
+    assert ("create", f"/aws/lambda/{authorizer_function}") in {
+        (c.action, c.name) for c in changes if c.kind == "log group"}
+    assert stack.authorizer == "jwt"
+
+    again, _ = deploy(aws, options(authorizer="jwt"))
+    assert [c.line() for c in again if c.action != "unchanged"] == []
+    assert {"authorizer", "permission"} <= {c.kind for c in again}
+    destroy(aws, "dev", REGION)
+    assert tagged_resources(aws, "dev") == []
+
+
+def test_without_the_authorizer_option_nothing_of_it_is_built_and_an_attached_one_goes(
+        aws, jwt_secret):
+    _, stack = deploy(aws, options())
+    apis, lambda_ = aws.client("apigatewayv2"), aws.client("lambda")
+    assert apis.get_authorizers(ApiId=stack.api_id)["Items"] == []
+    assert "chat-harness-dev-JwtAuthorizer" not in {
+        f["FunctionName"] for f in lambda_.list_functions()["Functions"]}
+
+    deploy(aws, options(authorizer="jwt"))
+    changes, _ = deploy(aws, options())
+
+    assert [c.line() for c in changes if c.action != "unchanged"] == [
+        "update    route           $connect  (no authorizer)",
+        "delete    authorizer      jwt",
+        "create    deployment      dev"]
+    assert apis.get_authorizers(ApiId=stack.api_id)["Items"] == []
+    assert {r["AuthorizationType"] for r in apis.get_routes(ApiId=stack.api_id)["Items"]} == {
+        "NONE"}
+    again, _ = deploy(aws, options())
+    assert [c.line() for c in again if c.action != "unchanged"] == []
+
+
+def test_a_missing_secret_stops_the_deploy_before_anything_changes(aws, monkeypatch):
+    monkeypatch.delenv("JWT_SECRET", raising=False)
+    with pytest.raises(RouteConfigError, match="^JwtAuthorizer needs JWT_SECRET set in the "
+                                               "environment chat-harness runs in"):
+        deploy(aws, options(authorizer="jwt"))
+    assert tagged_resources(aws, "dev") == []
+    assert aws.client("dynamodb").list_tables()["TableNames"] == []
 
 
 def test_a_second_deploy_changes_nothing(aws):
@@ -259,11 +341,11 @@ def test_provisioned_billing_and_a_capacity_change_update_the_table(aws):
     assert table["Table"]["ProvisionedThroughput"]["ReadCapacityUnits"] == 25
 
 
-def test_the_deployer_policy_allows_every_call_deploy_and_destroy_make(aws, tmp_path):
+def test_the_deployer_policy_allows_every_call_deploy_and_destroy_make(aws, jwt_secret):
     called: set[str] = set()
     aws.events.register("before-call", lambda model, **_: called.add(
         iam_action(model.service_model.service_name, model)))
-    deploy(aws, options(provisioned=True))
+    deploy(aws, options(provisioned=True, authorizer="jwt"))
     deploy(aws, options())
     destroy(aws, "dev", REGION)
     called.discard("sts:GetCallerIdentity")  # needs no permission

@@ -1,6 +1,7 @@
 """The artifact is what was tested: the zips ``chat-harness deploy`` uploads, unpacked, run
 the chat on the local stack, ask DynamoDB only for what their roles allow, and import
-where only what the Lambda runtime holds (boto3) is installed."""
+where only what the Lambda runtime holds (boto3) is installed: the JWT authorizer's with
+the PyJWT its zip brings."""
 
 from __future__ import annotations
 
@@ -97,9 +98,10 @@ def runtime_only_venv(path: Path) -> Path:
 def test_each_zip_imports_where_only_boto3_is_installed(unpacked, tmp_path):
     python = runtime_only_venv(tmp_path / "venv")
     environment = {"PATH": "/usr/bin:/bin", "AWS_DEFAULT_REGION": "us-east-1"}
-    outside = subprocess.run([python, "-c", "import boto3, websockets"], capture_output=True,
-                             text=True, env=environment, check=False)
-    assert "No module named 'websockets'" in outside.stderr  # nothing else is there
+    for absent in ("websockets", "jwt"):  # nothing else is there: a zip brings its own
+        outside = subprocess.run([python, "-c", f"import boto3, {absent}"], capture_output=True,
+                                 text=True, env=environment, check=False)
+        assert f"No module named '{absent}'" in outside.stderr
     for name, spec in CHAT.functions.items():
         module, _, handler = spec.handler.rpartition(".")
         result = subprocess.run(

@@ -1,7 +1,11 @@
-"""Deployment packages: what the handler imports from its code folder, nothing else, the
-same bytes every build, and a clear refusal of imports Lambda cannot meet."""
+"""Deployment packages: what the handler imports from its code folder and the pure-Python
+distributions it requires, nothing else, the same bytes every build, and a clear refusal
+of imports Lambda cannot meet."""
 
 from __future__ import annotations
+
+import importlib.metadata
+from pathlib import Path
 
 import pytest
 
@@ -18,8 +22,20 @@ def test_a_zip_holds_what_its_handler_imports_and_nothing_else():
         "system/handlers/whoami.py")
 
 
-def test_the_same_code_gives_the_same_zip():
-    first, second = (package_function(CHAT["SendMessageHandler"]) for _ in range(2))
+def test_a_required_distribution_goes_in_as_installed_without_its_optional_imports():
+    files = package_function(CHAT["JwtAuthorizer"]).files
+    pyjwt = importlib.metadata.distribution("PyJWT")
+    installed = {path.as_posix() for path in pyjwt.files
+                 if "__pycache__" not in path.parts and ".." not in path.parts}
+    assert set(files) == installed | {"system/__init__.py", "system/handlers/__init__.py",
+                                      "system/handlers/authorizer.py"}
+    assert "jwt/__init__.py" in files and any(f.endswith(".dist-info/METADATA") for f in files)
+    assert not any(f.startswith("cryptography/") for f in files)  # PyJWT's optional import
+
+
+@pytest.mark.parametrize("function", ["SendMessageHandler", "JwtAuthorizer"])
+def test_the_same_code_gives_the_same_zip(function):
+    first, second = (package_function(CHAT[function]) for _ in range(2))
     assert first.zip_bytes == second.zip_bytes and first.code_sha256 == second.code_sha256
 
 
@@ -28,7 +44,61 @@ def test_an_import_the_lambda_runtime_lacks_is_refused(tmp_path):
                                          "def lambda_handler(event, context):\n    pass\n")
     spec = FunctionSpec(name="Needy", handler="handler.lambda_handler", code_dir=tmp_path)
     with pytest.raises(PackagingError, match="^Needy imports requests, which the Lambda "
-                                             "runtime lacks: copy it into the code folder"):
+                                             "runtime lacks: name its distribution in the "
+                                             "function's requirements, or copy it into the "
+                                             "code folder"):
+        package_function(spec)
+
+
+def install(site: Path, distribution: str, files: dict[str, str]) -> None:
+    """A distribution as pip leaves it in ``site``: its files and a dist-info whose RECORD
+    lists them."""
+    info = f"{distribution}-1.0.dist-info"
+    for name, text in {**files, f"{info}/METADATA": f"Metadata-Version: 2.1\nName: "
+                                                    f"{distribution}\nVersion: 1.0\n"}.items():
+        (site / name).parent.mkdir(parents=True, exist_ok=True)
+        (site / name).write_text(text)
+    (site / info / "RECORD").write_text("".join(f"{name},,\n" for name in
+                                                [*files, f"{info}/METADATA", f"{info}/RECORD"]))
+
+
+def handler_importing(code: Path, module: str) -> None:
+    code.mkdir()
+    (code / "handler.py").write_text(f"import {module}\n"
+                                     f"def lambda_handler(event, context):\n    pass\n")
+
+
+def test_a_required_distribution_satisfies_the_import_it_provides(tmp_path, monkeypatch):
+    install(tmp_path / "site", "tinyparse", {"tinyparse/__init__.py": "try:\n    import "
+                                            "nowhere_installed\nexcept ImportError:\n    pass\n"})
+    monkeypatch.syspath_prepend(tmp_path / "site")
+    handler_importing(tmp_path / "code", "tinyparse")
+    spec = FunctionSpec(name="Parser", handler="handler.lambda_handler",
+                        code_dir=tmp_path / "code", requirements=("tinyparse",))
+    assert package_function(spec).files == (
+        "handler.py", "tinyparse-1.0.dist-info/METADATA", "tinyparse-1.0.dist-info/RECORD",
+        "tinyparse/__init__.py")
+
+
+def test_a_compiled_distribution_is_refused(tmp_path, monkeypatch):
+    install(tmp_path / "site", "fastparse", {
+        "fastparse/__init__.py": "", "fastparse/_speedups.cpython-313-x86_64-linux-gnu.so": ""})
+    monkeypatch.syspath_prepend(tmp_path / "site")
+    handler_importing(tmp_path / "code", "fastparse")
+    spec = FunctionSpec(name="Fast", handler="handler.lambda_handler",
+                        code_dir=tmp_path / "code", requirements=("fastparse",))
+    with pytest.raises(PackagingError, match=r"^Fast requires fastparse, which is not pure "
+                                             r"Python \(fastparse/_speedups\.cpython-313"):
+        package_function(spec)
+
+
+def test_a_required_distribution_not_installed_is_refused(tmp_path):
+    handler_importing(tmp_path / "code", "json")
+    spec = FunctionSpec(name="Hopeful", handler="handler.lambda_handler",
+                        code_dir=tmp_path / "code", requirements=("no-such-distribution",))
+    with pytest.raises(PackagingError, match="^Hopeful requires no-such-distribution, which is "
+                                             "not installed where chat-harness runs: pip "
+                                             "install no-such-distribution$"):
         package_function(spec)
 
 

@@ -38,6 +38,7 @@ class Connection:
     last_active_at_ms: int
     state: State = State.CONNECTING
     posts_delivered: int = 0  # @connections POSTs that went out (the control API shows it)
+    authorizer: dict | None = None  # requestContext.authorizer, where an authorizer allowed it
 
 
 @dataclass(frozen=True)

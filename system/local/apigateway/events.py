@@ -3,7 +3,8 @@
 Shapes follow AWS: ``requestContext`` carries routeKey, eventType, connectionId,
 domainName, stage, apiId, connectedAt (milliseconds, fixed for the connection's
 life), requestTimeEpoch, requestTime, requestId, extendedRequestId,
-messageDirection and identity.sourceIp; only MESSAGE events have messageId;
+messageDirection and identity.sourceIp (and ``authorizer``, what an authorizer allowed
+the connection with, on every event after it); only MESSAGE events have messageId;
 DISCONNECT events have disconnectStatusCode and disconnectReason; CONNECT events
 have headers, multiValueHeaders and queryStringParameters; MESSAGE events have
 the body as a string and isBase64Encoded.
@@ -32,13 +33,14 @@ class Api:
     api_id: str
     stage: str
     domain_name: str
+    region: str = "us-east-1"
 
 
 def _request_context(
     api: Api, connection: Connection, route_key: str, event_type: str, now_ms: int
 ) -> dict:
     request_id = new_request_id()
-    return {
+    context = {
         "routeKey": route_key,
         "eventType": event_type,
         "extendedRequestId": request_id,
@@ -53,6 +55,9 @@ def _request_context(
         "connectionId": connection.connection_id,
         "apiId": api.api_id,
     }
+    if connection.authorizer is not None:
+        context["authorizer"] = connection.authorizer
+    return context
 
 
 def connect_event(

@@ -13,7 +13,7 @@ import json
 from collections.abc import Collection
 from dataclasses import dataclass
 
-from system.routes import FunctionSpec, Route, RoutesFile, selection_path
+from system.routes import AuthorizerSpec, FunctionSpec, Route, RoutesFile, selection_path
 
 DEFAULT_ROUTE = "$default"
 CONNECT_ROUTE = "$connect"
@@ -55,11 +55,12 @@ class RouteTable:
     selection_path: tuple[str, ...]
     routes: dict[str, Route]
     functions: dict[str, FunctionSpec]
+    authorizer: AuthorizerSpec | None = None  # on $connect
 
     @classmethod
     def of(cls, routes_file: RoutesFile) -> RouteTable:
         return cls(selection_path(routes_file.selection_expression), routes_file.routes,
-                   routes_file.functions)
+                   routes_file.functions, routes_file.connect_authorizer())
 
     def function_for(self, route_key: str) -> str | None:
         route = self.routes.get(route_key)

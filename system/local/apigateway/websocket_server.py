@@ -22,6 +22,13 @@ from websockets.http11 import Request, Response
 from websockets.protocol import State as SocketState
 
 from system.apigateway_quotas import INTEGRATION_TIMEOUT_SECONDS
+from system.local.apigateway.authorizers import (
+    UNAUTHORIZED,
+    authorizer_event,
+    decide,
+    method_arn,
+    missing_identity,
+)
 from system.local.apigateway.closes import (
     BINARY_REFUSED,
     DELETED,
@@ -31,7 +38,7 @@ from system.local.apigateway.closes import (
 )
 from system.local.apigateway.connections import Answer, Connection, ConnectionRegistry
 from system.local.apigateway.events import Api, connect_event, disconnect_event, message_event
-from system.local.apigateway.handshake import handshake_refusal
+from system.local.apigateway.handshake import Refusal, handshake_refusal
 from system.local.apigateway.ids import new_request_id
 from system.local.apigateway.integration import (
     connect_refusal_body,
@@ -54,10 +61,11 @@ from system.local.apigateway.routing import (
 from system.local.faults import Faults
 from system.local.lambda_runtime.outcome import Outcome
 from system.local.lambda_runtime.pool import LambdaRuntime
+from system.local.web_client import web_file
 
 log = logging.getLogger("chat_harness.apigateway")
 
-WEB_CLIENT = Path(__file__).resolve().parent.parent / "web" / "index.html"
+WEB_CLIENT = Path(__file__).resolve().parent.parent / "web"  # the browser chat client
 
 
 def _now_ms() -> int:
@@ -122,9 +130,10 @@ class WebSocketApi:
 
     async def _handshake(self, ws: ServerConnection, request: Request) -> Response | None:
         path, _, query = request.path.partition("?")
-        if (path, request.method, request.headers.get("Upgrade")) == ("/", "GET", None):
-            page = WEB_CLIENT.read_text(encoding="utf-8").replace("__STAGE__", self.api.stage)
-            return _html_response(ws, page.encode())
+        if request.method == "GET" and request.headers.get("Upgrade") is None:
+            page = web_file(WEB_CLIENT, path, self.api.stage, ws.local_address)
+            if page is not None:
+                return Response(http.HTTPStatus.OK.value, "OK", Headers(page.headers), page.body)
         # A request that is not a valid WebSocket handshake never reaches $connect;
         # websockets' own check answers it (405, 505, 426, 400).
         checked = ws.protocol.accept(request)
@@ -154,11 +163,17 @@ class WebSocketApi:
 
     async def _run_connect(self, ws: ServerConnection, connection: Connection, request: Request,
                            query: str) -> Response | None:
-        """Invoke $connect, if routed: None accepts, else the response that refuses."""
+        """Run the authorizer, if any, then $connect, if routed: None accepts, else the
+        response that refuses."""
+        headers = list(request.headers.raw_items())
+        if self.routes.authorizer is not None:
+            refusal = await self._authorize(connection, headers, query)
+            if refusal is not None:
+                return ws.respond(refusal.status, refusal.body)
         function = self.routes.function_for(CONNECT_ROUTE)
         if function is None:
             return None
-        event = connect_event(self.api, connection, request.headers.raw_items(), query, _now_ms())
+        event = connect_event(self.api, connection, headers, query, _now_ms())
         try:
             async with asyncio.timeout(INTEGRATION_TIMEOUT_SECONDS):
                 outcome = await self._invoke(CONNECT_ROUTE, function, event)
@@ -172,6 +187,27 @@ class WebSocketApi:
             return None
         log.info("$connect refused %s with %s", connection.connection_id, status)
         return ws.respond(status, connect_refusal_body(outcome))
+
+    async def _authorize(self, connection: Connection, headers: list[tuple[str, str]],
+                         query: str) -> Refusal | None:
+        """The $connect authorizer's verdict: None lets $connect run, with what it allowed
+        in ``connection.authorizer``; a refusal otherwise."""
+        authorizer = self.routes.authorizer
+        missing = missing_identity(authorizer, headers, query)
+        if missing is not None:
+            log.info("refused %s: no %s (authorizer not invoked)", connection.connection_id,
+                     missing)
+            return UNAUTHORIZED
+        arn = method_arn(self.api.region, self.api.api_id, self.api.stage)
+        event = authorizer_event(connect_event(self.api, connection, headers, query, _now_ms()),
+                                 arn)
+        outcome = await self.runtime.invoke(authorizer.function, event,
+                                            start_within=INTEGRATION_TIMEOUT_SECONDS)
+        decision = decide(outcome, arn)
+        log.info("authorizer %s for %s: %s", authorizer.name, connection.connection_id,
+                 decision.why)
+        connection.authorizer = decision.authorizer
+        return decision.refusal
 
     # -- an open connection ----------------------------------------------------------------
 
@@ -327,11 +363,3 @@ def _frame(data: bytes) -> str | bytes:
 def _close_of(frame: CloseFrame | None) -> Close | None:
     return None if frame is None else Close(int(frame.code), frame.reason)
 
-
-def _html_response(ws: ServerConnection, body: bytes) -> Response:
-    response = ws.respond(http.HTTPStatus.OK, "")
-    headers = Headers([(k, v) for k, v in response.headers.raw_items()
-                       if k.lower() not in {"content-type", "content-length"}])
-    headers["Content-Type"] = "text/html; charset=utf-8"
-    headers["Content-Length"] = str(len(body))
-    return Response(response.status_code, response.reason_phrase, headers, body)

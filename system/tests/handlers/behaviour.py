@@ -83,3 +83,25 @@ def sized(event, context):
     limit, Lambda's 6 MB response limit too."""
     size = json.loads(event["body"])["bytes"]
     return {"statusCode": 200, "body": json.dumps({"size": size, "padding": "x" * size})}
+
+
+def authorize(event, context):
+    """A REQUEST authorizer whose verdict is its identity source, the X-Probe header:
+    allow (with a context that says what its event held), deny, unauthorized, crash,
+    nested (a context API Gateway refuses) or hold (past its timeout)."""
+    verdict = event["headers"]["X-Probe"]
+    if verdict == "unauthorized":
+        raise PermissionError("Unauthorized")  # the message is what API Gateway reads
+    if verdict == "crash":
+        raise RuntimeError("authorizer crashed on purpose")
+    if verdict == "hold":
+        time.sleep(context.get_remaining_time_in_millis() / 1000 + 5)
+    seen = {"seen_type": event["type"], "seen_arn": event["methodArn"],
+            "seen_route": event["requestContext"]["routeKey"],
+            "seen_query": json.dumps(event.get("queryStringParameters")),
+            "number": 7, "flag": True}
+    return {"principalId": "probe-user",
+            "policyDocument": {"Version": "2012-10-17", "Statement": [{
+                "Action": "execute-api:Invoke", "Effect": "Deny" if verdict == "deny" else "Allow",
+                "Resource": event["methodArn"]}]},
+            "context": {"nested": {"a": 1}} if verdict == "nested" else seen}
