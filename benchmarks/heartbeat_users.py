@@ -445,7 +445,7 @@ def connect_users(bench: Bench, users: int, spawn_rate: float,
     while True:
         bench.pump(REPORT_EVERY_S)
         connections = bench.ask_server("stats")["connections"]
-        if connections >= users:
+        if connections >= users and bench.statuses:  # and the process has reported
             break
         if time.monotonic() > deadline:
             status = bench.statuses[-1] if bench.statuses else {}

@@ -32,9 +32,11 @@ from locust.runners import MasterRunner, WorkerRunner
 
 from loadtest import run_directory
 from loadtest.chat_user import ChatUser
+from loadtest.clock import REFERENCE_CLOCK, ClockOffsets, latency_uncertainty_ms
+from loadtest.clock_exchange import ClockProbe, answer_probes, shift_wall_clock_from_environment
 from loadtest.generator import GeneratorMonitor, generator_health
 from loadtest.live import FanoutDelta, LiveFanout
-from loadtest.measurement import FanoutLedger, FanoutReport
+from loadtest.measurement import FanoutLedger, FanoutReport, onto_reference_clock
 from loadtest.parameters import LoadParameters, token_secret
 from loadtest.shapes import Step, StepShape, steps_from
 from system.local.launcher import LocalStackProcess
@@ -118,6 +120,7 @@ class Session:
         self.environment = environment
         self.options = environment.parsed_options
         self.monitor = GeneratorMonitor()
+        self.clock_probe: ClockProbe | None = None  # a worker's estimates of its clock offset
         self.stack: LocalStackProcess | None = None
         self.stack_file: StackFile | None = None
         self.run: TestRun | None = None  # the test under way
@@ -194,8 +197,12 @@ class Session:
             self.monitor.start()  # for the session: each run reads its own window
 
     def own_snapshot(self, run: TestRun) -> dict:
+        """This process's part of the run; its clock is the reference unless it is a
+        worker, whose estimates against the master's go with it."""
+        clock = (self.clock_probe.offsets().since(run.started_at)
+                 if self.clock_probe is not None else REFERENCE_CLOCK)
         return {"run_id": run.run_id, "ledger": run.ledger.snapshot(),
-                "generator": self.monitor.report()}
+                "generator": self.monitor.report(), "clock": clock.to_snapshot()}
 
     def stop_test(self) -> None:
         if self.run is None:
@@ -265,8 +272,11 @@ class Session:
     def summary(self, run: TestRun, parts: list[dict],
                 stack: StackFile | None) -> tuple[dict, FanoutReport]:
         """summary.json: the run's fan-out figures, per step, per worker, and what it ran;
-        and the merged report whose histograms it summarises."""
-        snapshots = [part["ledger"] for part in parts]
+        and the merged report whose histograms it summarises. Every figure is on the
+        master's clock: each worker's times are moved onto it with its offset estimates."""
+        clocks = [ClockOffsets.from_snapshot(part["clock"]) for part in parts]
+        snapshots = onto_reference_clock([part["ledger"] for part in parts],
+                                         [clock.offset_at for clock in clocks])
         generators = [part["generator"] for part in parts]
         settle = run.load.settle_s
         report = FanoutLedger.merge(snapshots, settle_s=settle)
@@ -285,9 +295,13 @@ class Session:
             "run_id": run.run_id, "users_peak": users_peak, **report.to_dict(),
             "generator": generator_health(generators, (run.started_at, time.time())),
             "started_at": run.started_at, "ended_at": time.time(), "steps": steps,
-            "workers": [{"messages_sent": alone.messages_sent, "receipts": alone.fanout.count}
-                        for alone in (FanoutLedger.merge([s], settle_s=settle)
-                                      for s in snapshots)],
+            "latency_uncertainty_ms": latency_uncertainty_ms(clocks),
+            "workers": [{"process": generator["process"], "messages_sent": alone.messages_sent,
+                         "receipts": alone.fanout.count, **clock.summary()}
+                        for generator, clock, alone in zip(
+                            generators, clocks,
+                            (FanoutLedger.merge([s], settle_s=settle) for s in snapshots),
+                            strict=True)],
             "load": run.load.to_summary(),
             "stack": run_directory.stack_summary(stack, self.environment.host),
         }, report
@@ -429,12 +443,20 @@ _session: Session | None = None
 @events.init.add_listener
 def _init(environment, **_) -> None:
     global _session
+    try:
+        shift_wall_clock_from_environment()
+    except ValueError as error:
+        raise SystemExit(f"chat-harness: {error}") from None
     _session = Session(environment)
     runner = environment.runner
     if isinstance(runner, MasterRunner):
         runner.register_message(SNAPSHOT_MESSAGE,
                                 lambda environment, msg, **_: _session.received_snapshot(
                                     msg.node_id, msg.data))
+        answer_probes(runner)  # before the stack starts: workers probe from their start
+    if isinstance(runner, WorkerRunner):
+        _session.clock_probe = ClockProbe(runner)
+        _session.clock_probe.start()
     if _session.coordinates:
         _session.find_target()
     if environment.web_ui is not None:
@@ -484,5 +506,7 @@ def _quitting(environment, **_) -> None:
     if _session.finishing is not None:
         _session.finishing.join(SNAPSHOT_WAIT_S + run_directory.LOGS_SETTLE_LIMIT_S + 120)
     _session.monitor.stop()
+    if _session.clock_probe is not None:
+        _session.clock_probe.stop()
     if _session.stack is not None:
         _session.stack.stop()

@@ -12,8 +12,10 @@ run the same code. The principles it follows:
 * Latencies go into HDR histograms that are merged across workers, never averaged:
   percentiles of averages mean nothing.
 * The sender's own receipt of its broadcast is measured on one clock, so it is free of
-  clock skew between machines; per-recipient latency across machines is only as good as
-  their clock sync.
+  clock skew between machines. A latency between two processes (two machines) subtracts
+  one clock from another: ``onto_reference_clock`` moves each process's times onto the
+  master's with that process's estimated offset (``loadtest/clock.py``) before the merge,
+  so it is right to within the two estimates' uncertainty.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from __future__ import annotations
 import json
 import math
 from bisect import bisect_left, insort
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +35,7 @@ __all__ = [
     "FanoutReport",
     "LatencyHistogram",
     "merge_histograms",
+    "onto_reference_clock",
 ]
 
 # -- payload -------------------------------------------------------------------------------
@@ -420,6 +424,53 @@ class FanoutLedger:
         receipt_time = (_ReceiptTimeCounts.of_whole_run(snapshots) if whole_run
                         else _ReceiptTimeCounts.of_window(snapshots, sends.sent_at))
         return _assemble_report(len(sends.sent_at), expected, tally, receipt_time)
+
+
+def onto_reference_clock(snapshots: list[dict],
+                         offsets_at: Sequence[Callable[[float], float]]) -> list[dict]:
+    """The snapshots with their times moved onto one reference clock (the master's), for
+    ``FanoutLedger.merge``: ``offsets_at[i](t)`` is what to add to reading ``t`` of
+    snapshot i's process's clock (``ClockOffsets.offset_at``).
+
+    Connection and send times move by their own process's offset. A first receipt's delay
+    (the receiver's clock at receipt less the sender's at the intended time) moves by the
+    receiver's offset at the receipt less the sender's at the intended time, where the two
+    are different processes; on the sender's own process both readings are one clock, so
+    the delay stays as measured and gains no estimation error. A receipt of a message no
+    snapshot sent has no known sender clock and stays as measured too. The fan-out
+    histogram is rebuilt from the moved delays (the same values the ledger recorded, moved);
+    the sender echo, one clock, stays.
+    """
+    senders: dict[str, tuple[int, float]] = {}  # message id -> (sending snapshot, intended_at)
+    for index, snapshot in enumerate(snapshots):
+        for message_id, _sender, _seq, intended_at, _sent in snapshot["sent"]:
+            senders.setdefault(message_id, (index, intended_at))
+    moved = []
+    for index, snapshot in enumerate(snapshots):
+        offset_at = offsets_at[index]
+        receipts: dict[str, list[list]] = {}
+        fanout = LatencyHistogram()
+        for message_id, (connections, delays) in snapshot["receipts"].items():
+            sending, intended_at = senders.get(message_id, (index, 0.0))  # unknown: stays
+            if sending != index:
+                sender_offset = offsets_at[sending](intended_at)
+                delays = [round(delay + offset_at(intended_at + delay) - sender_offset, 6)
+                          for delay in delays]
+            receipts[message_id] = [connections, delays]
+            for delay in delays:
+                fanout.record(delay * 1000)
+        moved.append({
+            **snapshot,
+            "connections": [[key, opened + offset_at(opened),
+                             None if closed is None else closed + offset_at(closed)]
+                            for key, opened, closed in snapshot["connections"]],
+            "sent": [[message_id, sender, seq, intended_at + offset_at(intended_at),
+                      sent + offset_at(sent)]
+                     for message_id, sender, seq, intended_at, sent in snapshot["sent"]],
+            "receipts": receipts,
+            "histograms": {**snapshot["histograms"], "fanout": fanout._to_snapshot()},
+        })
+    return moved
 
 
 @dataclass

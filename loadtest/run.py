@@ -161,6 +161,7 @@ def print_summary(summary: dict) -> None:
         h = summary[name]
         print(f"{name:<21} p50 {h['p50']:8.1f}  p95 {h['p95']:8.1f}  p99 {h['p99']:8.1f}  "
               f"max {h['max']:8.1f}  (n={h['count']})")
+    print(clock_line(summary))
     print("step  users  messages  delivery  fanout p50/p95 ms    last recipient p50/p95 ms")
     for number, step in enumerate(summary["steps"], 1):
         fan, last = step["fanout_ms"], step["last_recipient_ms"]
@@ -171,3 +172,14 @@ def print_summary(summary: dict) -> None:
     if summary["generator"]["saturated"]:
         print("The load generator was saturated (CPU or event-loop lag): latencies in the "
               "flagged steps are partly its own. Use --processes, or fewer users per process.")
+
+
+def clock_line(summary: dict) -> str:
+    """The latencies' uncertainty from clock offsets, with each worker's offset to the
+    master's clock and its own uncertainty (ms; unknown for a worker no probe came back to)."""
+    offsets = ", ".join("unknown" if w["clock_offset_ms"] is None
+                        else f"{w['clock_offset_ms']:+.1f} ±{w['clock_uncertainty_ms']:.1f}"
+                        for w in summary["workers"])
+    uncertainty = summary["latency_uncertainty_ms"]
+    return (f"latency uncertainty   {'unknown' if uncertainty is None else f'±{uncertainty:.1f}'}"
+            f" ms  (clock offsets to the master's, ms: {offsets})")

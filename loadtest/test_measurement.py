@@ -16,12 +16,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from loadtest.clock import ClockOffsets, OffsetEstimate, latency_uncertainty_ms
 from loadtest.measurement import (
     ChatPayload,
     FanoutLedger,
     FanoutReport,
     LatencyHistogram,
     merge_histograms,
+    onto_reference_clock,
 )
 
 RUN = "run-1"
@@ -226,24 +228,38 @@ def scenarios(draw: st.DrawFn) -> Scenario:
     return Scenario(workers, conns, messages, receipts)
 
 
-def feed(ledger: FanoutLedger, scenario: Scenario, worker: int | None) -> None:
-    """Replay the scenario's events of ``worker`` (None: all of them) into ``ledger``."""
+def feed(ledger: FanoutLedger, scenario: Scenario, worker: int | None,
+         clock_ahead: tuple[float, ...] = ()) -> None:
+    """Replay the scenario's events of ``worker`` (None: all of them) into ``ledger``, each
+    worker w's clock ``clock_ahead[w]`` seconds ahead of the true time (none: all true).
+    A payload carries its sender's clock, as it does on the wire."""
     def mine(w: int) -> bool:
         return worker is None or w == worker
 
+    def ahead(w: int) -> float:
+        return clock_ahead[w] if clock_ahead else 0.0
+
+    sent_by = {payload.message_id: w for payload, w in scenario.messages}
+
+    def as_sent(payload: ChatPayload) -> ChatPayload:
+        shift = ahead(sent_by[payload.message_id])
+        return replace(payload, intended_at=payload.intended_at + shift,
+                       sent_at=payload.sent_at + shift)
+
     for conn in scenario.conns:
         if mine(conn.worker):
-            ledger.connection_opened(conn.key, conn.opened)
+            ledger.connection_opened(conn.key, conn.opened + ahead(conn.worker))
     for payload, w in scenario.messages:
         if mine(w):
-            ledger.message_sent(payload)
+            ledger.message_sent(as_sent(payload))
     for w, arrivals in enumerate(scenario.receipts):
         if mine(w):
             for conn, payload, at in arrivals:
-                ledger.received(conn.key, payload, at, own=conn.key == payload.sender)
+                ledger.received(conn.key, as_sent(payload), at + ahead(w),
+                                own=conn.key == payload.sender)
     for conn in scenario.conns:
         if mine(conn.worker) and conn.closed is not None:
-            ledger.connection_closed(conn.key, conn.closed)
+            ledger.connection_closed(conn.key, conn.closed + ahead(conn.worker))
 
 
 def reference(scenario: Scenario, settle_s: float,
@@ -309,16 +325,22 @@ def reference(scenario: Scenario, settle_s: float,
     }
 
 
-def per_worker_report(scenario: Scenario, settle_s: float = SETTLE,
-                      through_json: bool = False,
-                      sent_between: tuple[float, float] | None = None) -> FanoutReport:
+def per_worker_snapshots(scenario: Scenario, through_json: bool = False,
+                         clock_ahead: tuple[float, ...] = ()) -> list[dict]:
     snapshots = []
     for worker in range(scenario.workers):
         ledger = FanoutLedger()
-        feed(ledger, scenario, worker)
+        feed(ledger, scenario, worker, clock_ahead)
         snapshot = ledger.snapshot()
         snapshots.append(json.loads(json.dumps(snapshot)) if through_json else snapshot)
-    return FanoutLedger.merge(snapshots, settle_s=settle_s, sent_between=sent_between)
+    return snapshots
+
+
+def per_worker_report(scenario: Scenario, settle_s: float = SETTLE,
+                      through_json: bool = False,
+                      sent_between: tuple[float, float] | None = None) -> FanoutReport:
+    return FanoutLedger.merge(per_worker_snapshots(scenario, through_json),
+                              settle_s=settle_s, sent_between=sent_between)
 
 
 @given(scenarios())
@@ -357,6 +379,43 @@ def test_a_window_agrees_with_the_reference_restricted_to_its_sends(
     for key in WHOLE_RUN_ONLY:
         del report[key], brute_force[key]
     assert report == brute_force
+
+
+# -- ledger: workers' clocks moved onto the reference ----------------------------------------
+
+# Clocks ahead by multiples of 1/64 s (up to a second either way): the scenarios' times
+# shifted and shifted back stay exact in binary, so the merge must agree to the bit.
+clocks_ahead = st.lists(st.integers(-64, 64).map(lambda k: k / 64), min_size=3, max_size=3)
+
+
+@given(scenarios(), clocks_ahead)
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_skewed_workers_moved_by_their_true_offsets_give_the_true_report(
+        scenario: Scenario, ahead: list[float]) -> None:
+    snapshots = per_worker_snapshots(scenario, through_json=True, clock_ahead=tuple(ahead))
+    moved = onto_reference_clock(snapshots, [lambda _t, a=a: -a for a in ahead])
+    assert FanoutLedger.merge(moved, settle_s=SETTLE).to_dict() == reference(scenario, SETTLE)
+
+
+@given(scenarios(), clocks_ahead, st.lists(st.tuples(st.floats(0, 0.05), st.floats(-1, 1)),
+                                           min_size=3, max_size=3))
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_a_latency_moved_by_estimates_is_within_the_runs_latency_uncertainty(
+        scenario: Scenario, ahead: list[float],
+        estimates: list[tuple[float, float]]) -> None:
+    """Each estimate errs by some fraction of its uncertainty; every first receipt's
+    delay, moved, is then within the summary's latency uncertainty of the true one."""
+    clocks = [ClockOffsets([OffsetEstimate(0.0, -a + fraction * uncertainty, uncertainty)])
+              for a, (uncertainty, fraction) in zip(ahead, estimates, strict=True)
+              ][:scenario.workers]
+    moved = onto_reference_clock(per_worker_snapshots(scenario, clock_ahead=tuple(ahead)),
+                                 [clock.offset_at for clock in clocks])
+    bound_s = latency_uncertainty_ms(clocks) / 1000 + 1e-6  # delays are kept to the µs
+    for true, skewed in zip(per_worker_snapshots(scenario), moved, strict=True):
+        for message_id, (_connections, delays) in true["receipts"].items():
+            for delay, moved_delay in zip(delays, skewed["receipts"][message_id][1],
+                                          strict=True):
+                assert abs(moved_delay - delay) <= bound_s
 
 
 # -- ledger: one example per rule ----------------------------------------------------------

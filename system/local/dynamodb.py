@@ -14,24 +14,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import re
 import shutil
-import subprocess
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
+from system.local.npm_cache import NpmInstallError, cache_dir, npm_install
 from system.local.processes import LOOPBACK, die_with_parent, free_port
 
 log = logging.getLogger("chat_harness.dynamodb")
 
 DYNALITE_VERSION = "4.0.0"
 STARTUP_TIMEOUT_S = 60
-# npm retries a registry it cannot reach for about a minute before it gives up.
-NPM_INSTALL_TIMEOUT_S = 300
 OTHER_BACKENDS = ("run with --dynamodb moto (pure Python, fixed capacity figures) "
                   "or --dynamodb URL (a DynamoDB endpoint you run)")
 INSTALL_NODE = f"install Node.js 20+ (with npm), or {OTHER_BACKENDS}"
@@ -48,11 +43,6 @@ class BackendInfo:
     capacity_fidelity: str  # "size-based" | "fixed" | "unknown"
 
 
-def cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "chat-harness"
-
-
 def node_executable() -> str:
     """The ``node`` dynalite runs on, from PATH."""
     node = shutil.which("node")
@@ -61,59 +51,18 @@ def node_executable() -> str:
     return node
 
 
-def npm_error_reason(stderr: str) -> str:
-    """The line of a failed ``npm install``'s output that says why, without npm's prefix.
-
-    npm ends with where its log is, after the error's code, errno and syscall lines;
-    the reason is the first other line (a FetchError, a 404, ...)."""
-    lines = [re.sub(r"^npm (ERR!|error)\s?", "", line).strip() for line in stderr.splitlines()]
-    lines = [line for line in lines if line]
-    for line in lines:
-        if not re.match(r"(code|errno|syscall)\b", line):
-            return line
-    return lines[-1] if lines else "no output"
-
-
 def dynalite_cli() -> Path:
     """The pinned dynalite's cli.js, installed with npm into the cache on first use."""
     home = cache_dir() / f"dynalite-{DYNALITE_VERSION}"
     cli = home / "node_modules" / "dynalite" / "cli.js"
     if cli.exists():
         return cli
-    npm = shutil.which("npm")
-    if npm is None:
-        raise BackendError(f"installing dynalite needs npm, and no npm is on PATH: {INSTALL_NODE}")
-    try:
-        home.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix="dynalite-", dir=home.parent))
-    except OSError as error:
-        raise BackendError(
-            f"cannot install dynalite into {home.parent} ({error.strerror or error}); "
-            f"set XDG_CACHE_HOME to a writable directory, or {OTHER_BACKENDS}"
-        ) from None
     log.info("installing dynalite %s into %s (first use only)", DYNALITE_VERSION, home)
     try:
-        result = subprocess.run(
-            [npm, "install", "--no-audit", "--no-fund", "--prefix", str(staging),
-             f"dynalite@{DYNALITE_VERSION}"],
-            capture_output=True, text=True, check=False, stdin=subprocess.DEVNULL,
-            timeout=NPM_INSTALL_TIMEOUT_S,
-        )
-    except (OSError, subprocess.TimeoutExpired) as error:
-        shutil.rmtree(staging, ignore_errors=True)
-        reason = (f"no answer in {NPM_INSTALL_TIMEOUT_S} s"
-                  if isinstance(error, subprocess.TimeoutExpired) else str(error))
-        raise BackendError(f"npm install dynalite@{DYNALITE_VERSION} failed ({reason}); "
-                           f"check npm's network access, or {OTHER_BACKENDS}") from None
-    if result.returncode != 0:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise BackendError(f"npm install dynalite@{DYNALITE_VERSION} failed "
-                           f"({npm_error_reason(result.stderr)}); "
-                           f"check npm's network access, or {OTHER_BACKENDS}")
-    try:
-        staging.rename(home)
-    except OSError:  # another run installed it meanwhile
-        shutil.rmtree(staging, ignore_errors=True)
+        npm_install("dynalite", DYNALITE_VERSION, home, install_npm=INSTALL_NODE,
+                    otherwise=f", or {OTHER_BACKENDS}")
+    except NpmInstallError as error:
+        raise BackendError(str(error)) from None
     return cli
 
 
