@@ -62,7 +62,7 @@ def authorizer_event(connect_event: dict, arn: str) -> dict:
             **{key: connect_event[key] for key in (
                 "headers", "multiValueHeaders", "queryStringParameters",
                 "multiValueQueryStringParameters") if key in connect_event},
-            "stageVariables": {}, "requestContext": connect_event["requestContext"]}
+            "stageVariables": {}, "requestContext": dict(connect_event["requestContext"])}
 
 
 def _matches(patterns, value: str, *, ignore_case: bool = False) -> bool:

@@ -166,14 +166,15 @@ class WebSocketApi:
         """Run the authorizer, if any, then $connect, if routed: None accepts, else the
         response that refuses."""
         headers = list(request.headers.raw_items())
+        event = connect_event(self.api, connection, headers, query, _now_ms())
         if self.routes.authorizer is not None:
-            refusal = await self._authorize(connection, headers, query)
+            refusal = await self._authorize(connection, headers, query, event)
             if refusal is not None:
                 return ws.respond(refusal.status, refusal.body)
+            event["requestContext"]["authorizer"] = connection.authorizer
         function = self.routes.function_for(CONNECT_ROUTE)
         if function is None:
             return None
-        event = connect_event(self.api, connection, headers, query, _now_ms())
         try:
             async with asyncio.timeout(INTEGRATION_TIMEOUT_SECONDS):
                 outcome = await self._invoke(CONNECT_ROUTE, function, event)
@@ -189,9 +190,10 @@ class WebSocketApi:
         return ws.respond(status, connect_refusal_body(outcome))
 
     async def _authorize(self, connection: Connection, headers: list[tuple[str, str]],
-                         query: str) -> Refusal | None:
-        """The $connect authorizer's verdict: None lets $connect run, with what it allowed
-        in ``connection.authorizer``; a refusal otherwise."""
+                         query: str, connect: dict) -> Refusal | None:
+        """The $connect authorizer's verdict on the request whose $connect event is
+        ``connect``: None lets $connect run, with what it allowed in
+        ``connection.authorizer``; a refusal otherwise."""
         authorizer = self.routes.authorizer
         missing = missing_identity(authorizer, headers, query)
         if missing is not None:
@@ -199,9 +201,7 @@ class WebSocketApi:
                      missing)
             return UNAUTHORIZED
         arn = method_arn(self.api.region, self.api.api_id, self.api.stage)
-        event = authorizer_event(connect_event(self.api, connection, headers, query, _now_ms()),
-                                 arn)
-        outcome = await self.runtime.invoke(authorizer.function, event,
+        outcome = await self.runtime.invoke(authorizer.function, authorizer_event(connect, arn),
                                             start_within=INTEGRATION_TIMEOUT_SECONDS)
         decision = decide(outcome, arn)
         log.info("authorizer %s for %s: %s", authorizer.name, connection.connection_id,
