@@ -96,6 +96,11 @@ class DistributedRun:
         return HdrHistogram.decode(histograms["fanout"])
 
 
+# It compares two runs' latencies: run by itself after the parallel run (tox), so that
+# other test processes do not widen their spread.
+pytestmark = pytest.mark.alone
+
+
 @pytest.fixture
 def start_run(chat_stack, tmp_path):
     """``start_run(name, clock_ahead)``: a distributed run against the chat stack, its
