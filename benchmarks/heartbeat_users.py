@@ -61,7 +61,6 @@ import signal
 import sys
 import time
 import uuid
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
@@ -209,15 +208,6 @@ def run_generator(channel: Connection, host: str, run_id: str, users: int, spawn
     HeartbeatUser.heartbeat_s = heartbeat_s
 
     environment = Environment(user_classes=[HeartbeatUser], host=host)
-    # Frames received per tenth of a second, counted as they arrive: exact even when the
-    # event loop is too busy to send its status reports on time.
-    receipts_by_tenth_s: Counter[int] = Counter()
-
-    def count_receipt(request_type: str, **_: object) -> None:
-        if request_type == "FANOUT":
-            receipts_by_tenth_s[int(time.time() * 10)] += 1
-
-    environment.events.request.add_listener(count_receipt)
     runner = environment.create_local_runner()
     stats = environment.stats
     runner.start(users, spawn_rate=spawn_rate)
@@ -225,6 +215,7 @@ def run_generator(channel: Connection, host: str, run_id: str, users: int, spawn
     try:
         while True:
             gevent.sleep(REPORT_EVERY_S)
+            HeartbeatUser.live.take()  # as the locustfile ships it to the web UI: not kept
             channel.send(("status", {
                 "at": time.time(),
                 "spawned": runner.user_count,
@@ -240,7 +231,8 @@ def run_generator(channel: Connection, host: str, run_id: str, users: int, spawn
                             "latency_ms": ledger.fanout.summary(),
                             "duplicated": ledger.duplicated,
                             "out_of_order": ledger.out_of_order,
-                            "receipts_by_tenth_s": dict(receipts_by_tenth_s),
+                            "receipts_by_s": dict(
+                                stats.get("per-recipient", "FANOUT").num_reqs_per_sec),
                         }))
                     case ("stop",):
                         return
@@ -520,8 +512,7 @@ def measure_broadcasts(bench: Bench, per_s: float, seconds: float,
     drain_s = None if all_received_at is None else max(0.0, all_received_at - end.at)
     fanout = bench.ask_generator_fanout()
     window = Window.between(start, end, bench.statuses, schedule)
-    in_window = sum(count for tenth, count in fanout["receipts_by_tenth_s"].items()
-                    if start.at < (tenth + 1) / 10 and tenth / 10 < end.at)
+    in_window = receipts_between(fanout["receipts_by_s"], start.at, end.at)
     received_per_s = in_window / window.seconds
 
     print(f"  the server wrote {written} frames in {result['broadcasts']} broadcasts "
@@ -538,6 +529,13 @@ def measure_broadcasts(bench: Bench, per_s: float, seconds: float,
           f"{fanout['duplicated']} duplicated, {fanout['out_of_order']} out of order)")
     return Broadcasts(written / seconds, received_per_s, window, written, received, drain_s,
                       fanout)
+
+
+def receipts_between(receipts_by_s: dict[int, int], start: float, end: float) -> float:
+    """Receipts from ``start`` to ``end`` (epoch s), from counts per whole second (Locust's),
+    each second's spread evenly over it."""
+    return sum(count * max(0.0, min(second + 1, end) - max(second, start))
+               for second, count in receipts_by_s.items())
 
 
 def drain_text(drain_s: float | None, received: int, written: int) -> str:

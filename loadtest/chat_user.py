@@ -1,10 +1,12 @@
 """ChatUser: what one chat client does — connect, heartbeat, chat on an open schedule, listen.
 
-Runs under Locust's gevent: websocket-client's blocking calls yield to other
-greenlets once Locust has monkey-patched the socket module. Receiving runs in
-its own greenlet; chat messages leave on a schedule fixed in advance (constant
-or Poisson), never waiting for the previous broadcast, so that a slow system
-shows as latency from the intended send time instead of as fewer sends.
+Runs under Locust's gevent. Its connection is read by the event loop itself
+(loadtest/websocket_connection.py), and its heartbeats are a timer of the loop: only
+the chat schedule, reconnects and the stop run in greenlets. Chat messages leave on a
+schedule fixed in advance (constant or Poisson), never waiting for the previous
+broadcast, so that a slow system shows as latency from the intended send time instead
+of as fewer sends. Receipts and heartbeats reach Locust's statistics in bulk
+(loadtest/request_tally.py).
 """
 
 from __future__ import annotations
@@ -15,18 +17,20 @@ import time
 import uuid
 
 import gevent
-import websocket
+import orjson
 from locust import User, constant, task
 
 from loadtest.live import FanoutDelta
 from loadtest.measurement import ChatPayload, FanoutLedger
+from loadtest.request_tally import RequestTally
+from loadtest.websocket_connection import WebSocketConnection
 from system.handlers.authorizer import TOKEN_PARAMETER, mint_token
 from system.handlers.frames import HEARTBEAT, sendmessage_request
 
-HEARTBEAT_FRAME = json.dumps(sendmessage_request(HEARTBEAT))
+HEARTBEAT_FRAME = json.dumps(sendmessage_request(HEARTBEAT)).encode()
 CONNECT_TIMEOUT_S = 30
+CLOSE_WAIT_S = 3.0  # for the server's answer to our close frame
 RECONNECT_PAUSE_S = 1.0
-YIELD_EVERY_S = 0.005
 
 
 class ChatUser(User):
@@ -50,49 +54,51 @@ class ChatUser(User):
 
     def __init__(self, environment) -> None:
         super().__init__(environment)
+        self.requests = RequestTally.of(environment.stats)
         # Random, not counted: Locust's --processes forks workers after this module loads.
         self.key = uuid.uuid4().hex[:12]
-        self.ws: websocket.WebSocket | None = None
+        self.websocket: WebSocketConnection | None = None
         self.connection: str | None = None
         self.generation = 0
         self.seq = 0
         self.stopping = False
-        self.greenlets: list[gevent.Greenlet] = []
+        self.reconnecting: gevent.Greenlet | None = None
+        self.heartbeats = gevent.get_hub().loop.timer(self.heartbeat_s, self.heartbeat_s)
         self.next_intended = 0.0
+        # Only frames that carry this run's id can hold its payloads: no JSON for the rest.
+        self.run_marker = self.run_id.encode()
 
     # -- lifecycle -------------------------------------------------------------------------
 
     def on_start(self) -> None:
         self._connect()
-        self.greenlets = [gevent.spawn(self._listen), gevent.spawn(self._heartbeat)]
+        self.heartbeats.start(self._heartbeat)
         self.next_intended = time.time() + self._interval() * random.random()
 
     def on_stop(self) -> None:
-        """Stop sending, end the listener and the heartbeat, and only then close: a user
-        that stops sends nothing after its close frame and counts no failure for it.
-        (A kill merely scheduled left both running while the socket closed: with many
-        users stopping at once, a heartbeat due meanwhile failed on the closed socket,
-        and the listener answered the server's close with a second one.)"""
+        """Stop sending and reconnecting, and only then close: a user that stops sends
+        nothing after its close frame and counts no failure for it. (With many users
+        stopping at once, a heartbeat due meanwhile once failed on the closed socket.)"""
         self.stopping = True
-        gevent.killall(self.greenlets)  # they die at once: nothing in them holds off a kill
+        self.heartbeats.close()
+        if self.reconnecting is not None:
+            self.reconnecting.kill()  # it dies at once: nothing in it holds off a kill
         self._closed(time.time())
-        if self.ws is not None:
-            self.ws.close()
+        if self.websocket is not None:
+            self.websocket.close(CLOSE_WAIT_S)
+        self.requests.flush()
 
     def _connect(self) -> None:
         started = time.perf_counter()
+        url = self.host if self.token_secret is None else (
+            f"{self.host}?{TOKEN_PARAMETER}={mint_token(self.token_secret, self.key)}")
         try:
-            # recv() still decodes text frames (and fails on invalid UTF-8); the library's
-            # own byte-by-byte check costs ~100 us a frame in pure Python.
-            url = self.host if self.token_secret is None else (
-                f"{self.host}?{TOKEN_PARAMETER}={mint_token(self.token_secret, self.key)}")
-            self.ws = websocket.create_connection(url, timeout=CONNECT_TIMEOUT_S,
-                                                  skip_utf8_validation=True)
-            self.ws.settimeout(None)  # the listener waits as long as it takes
+            self.websocket = WebSocketConnection.open(url, CONNECT_TIMEOUT_S, self._on_message,
+                                                      self._on_end)
         except Exception as error:
-            self._fire("WS", "connect", started, exception=error)
+            self._fire("connect", started, exception=error)
             raise
-        self._fire("WS", "connect", started)
+        self._fire("connect", started)
         self.generation += 1
         self.connection = f"{self.key}/{self.generation}"
         now = time.time()
@@ -106,13 +112,10 @@ class ChatUser(User):
             self.live.closed.append(at)
             self.connection = None
 
-    def _fire(self, kind: str, name: str, started: float, exception: Exception | None = None,
-              response_time: float | None = None) -> None:
+    def _fire(self, name: str, started: float, exception: Exception | None = None) -> None:
         self.environment.events.request.fire(
-            request_type=kind, name=name, context={}, response=None, exception=exception,
-            response_time=response_time if response_time is not None
-            else (time.perf_counter() - started) * 1000,
-            response_length=0,
+            request_type="WS", name=name, context={}, response=None, exception=exception,
+            response_time=(time.perf_counter() - started) * 1000, response_length=0,
         )
 
     # -- the three activities --------------------------------------------------------------
@@ -134,54 +137,54 @@ class ChatUser(User):
         self.next_intended += self._interval()
         self.ledger.message_sent(payload)
         self.live.sent.append((payload.message_id, payload.sent_at))
-        self._send(json.dumps(sendmessage_request(payload.encode())), "chat")
+        started = time.perf_counter()
+        error = self._send(json.dumps(sendmessage_request(payload.encode())).encode())
+        self._fire("chat", started, exception=error)
 
     def _heartbeat(self) -> None:
-        while not self.stopping:
-            gevent.sleep(self.heartbeat_s)
-            self._send(HEARTBEAT_FRAME, "heartbeat")
-
-    def _send(self, frame: str, name: str) -> None:
-        if self.stopping:  # the user is closing its connection: nothing more leaves
-            return
+        """The timer's callback, in the event loop."""
         started = time.perf_counter()
-        try:
-            self.ws.send(frame)
-        except Exception as error:  # noqa: BLE001 - the listener reconnects
-            self._fire("WS", name, started, exception=error)
-            return
-        self._fire("WS", name, started)
+        error = self._send(HEARTBEAT_FRAME)
+        if error is None:
+            self.requests.success("WS", "heartbeat", (time.perf_counter() - started) * 1000,
+                                  time.time())
+        else:
+            self._fire("heartbeat", started, exception=error)
 
-    def _listen(self) -> None:
-        """Receive until the user stops. recv() only yields to other greenlets when its
-        socket is empty, so under a flood the listener yields every YIELD_EVERY_S itself,
-        lest it starve every other user's heartbeat and schedule."""
-        yielded = time.perf_counter()
-        while not self.stopping:
-            if time.perf_counter() - yielded > YIELD_EVERY_S:
-                gevent.sleep(0)
-                yielded = time.perf_counter()
-            try:
-                frame = self.ws.recv()
-            except Exception:  # noqa: BLE001 - a closed or broken socket: reconnect
-                if self.stopping:
-                    return
-                try:
-                    self._reconnect()
-                except Exception:  # noqa: BLE001 - counted by _connect; try again shortly
-                    gevent.sleep(RECONNECT_PAUSE_S)
-                continue
-            self._on_frame(frame, time.time())
+    def _send(self, frame: bytes) -> Exception | None:
+        """The error if ``frame`` could not be sent; a broken connection is the reader's
+        to notice and replace."""
+        if self.websocket is None or not self.websocket.open_for_sending:
+            return ConnectionError("no open connection")
+        try:
+            self.websocket.send_text(frame)
+        except Exception as error:  # noqa: BLE001 - counted as this send's failure
+            return error
+        return None
+
+    def _on_end(self) -> None:
+        """The connection ended (in the event loop): connect again, unless stopping."""
+        if not self.stopping:
+            self.reconnecting = gevent.spawn(self._reconnect)
 
     def _reconnect(self) -> None:
         self._closed(time.time())
-        self._fire("WS", "reconnect", time.perf_counter())
-        self._connect()
+        self._fire("reconnect", time.perf_counter())
+        while not self.stopping:
+            try:
+                self._connect()
+                return
+            except Exception:  # noqa: BLE001 - counted by _connect; try again shortly
+                gevent.sleep(RECONNECT_PAUSE_S)
 
-    def _on_frame(self, frame: str | bytes, at: float) -> None:
+    def _on_message(self, frame: bytes, at: float) -> None:
+        """In the event loop: a receipt if ``frame`` is a chat frame with our payload (none
+        once the user stops: its connection is recorded closed then)."""
+        if self.stopping or self.run_marker not in frame:
+            return
         try:
-            document = json.loads(frame)
-        except ValueError:
+            document = orjson.loads(frame)
+        except orjson.JSONDecodeError:
             return
         if not isinstance(document, dict) or document.get("type") != "chat":
             return
@@ -191,5 +194,4 @@ class ChatUser(User):
         own = payload.sender == self.key
         latency = self.ledger.received(self.connection, payload, at, own=own)
         self.live.receipts.append((payload.message_id, latency / 1000))
-        self._fire("FANOUT", "sender echo" if own else "per-recipient", 0.0,
-                   response_time=latency)
+        self.requests.success("FANOUT", "sender echo" if own else "per-recipient", latency, at)

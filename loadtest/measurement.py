@@ -27,6 +27,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from hdrh.histogram import HdrHistogram
 
 __all__ = [
@@ -42,6 +43,11 @@ __all__ = [
 
 _PAYLOAD_KEY = "lt"
 _PAYLOAD_PREFIX = '{"lt":'
+
+
+def _to_the_microsecond(seconds: float) -> float:
+    """``seconds`` rounded to the microsecond (round(x, 6) costs ten times as much)."""
+    return round(seconds * 1_000_000) / 1_000_000
 
 
 def _is_time(value: object) -> bool:
@@ -93,8 +99,8 @@ class ChatPayload:
         if not isinstance(text, str) or not text.startswith(_PAYLOAD_PREFIX):
             return None
         try:
-            document = json.loads(text)
-        except (ValueError, RecursionError):  # not JSON, too deep, or int too long
+            document = orjson.loads(text)  # a tenth of json's cost, for every receipt
+        except orjson.JSONDecodeError:  # not JSON, too deep, or an int beyond 64 bits
             return None
         if not isinstance(document, dict):
             return None
@@ -104,11 +110,10 @@ class ChatPayload:
         run, message_id, sender, seq, intended_at, sent_at = body
         if run != run_id or not isinstance(message_id, str) or not isinstance(sender, str):
             return None
-        if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
+        try:  # the constructor checks seq and the times
+            return ChatPayload(run, message_id, sender, seq, intended_at, sent_at)
+        except ValueError:
             return None
-        if not (_is_time(intended_at) and _is_time(sent_at)):
-            return None
-        return ChatPayload(run, message_id, sender, seq, float(intended_at), float(sent_at))
 
 
 # -- histograms ----------------------------------------------------------------------------
@@ -139,16 +144,17 @@ class LatencyHistogram:
 
     def record(self, ms: float) -> None:
         """Record one latency in milliseconds (clamped into range, see the class doc)."""
+        if 0 <= ms <= _HIGHEST_US / 1000:  # nearly every one (a NaN is neither)
+            self._hdr.record_value(round(ms * 1000))
+            return
         if math.isnan(ms):
             raise ValueError("cannot record a NaN latency")
         if ms > _HIGHEST_US / 1000:
             self.over_range += 1
             us = _HIGHEST_US
-        elif ms < 0:
+        else:
             self.negative += 1
             us = 0
-        else:
-            us = round(ms * 1000)
         self._hdr.record_value(us)
 
     def merge(self, other: LatencyHistogram) -> None:
@@ -352,7 +358,7 @@ class FanoutLedger:
         elif index in firsts:
             self.duplicated += 1
             return latency_ms
-        delay_s = round(at - payload.intended_at, 6)
+        delay_s = _to_the_microsecond(at - payload.intended_at)
         firsts[index] = delay_s
         highest = self._highest_seq[index]
         seen = highest.get(payload.sender)
@@ -454,7 +460,7 @@ def onto_reference_clock(snapshots: list[dict],
             sending, intended_at = senders.get(message_id, (index, 0.0))  # unknown: stays
             if sending != index:
                 sender_offset = offsets_at[sending](intended_at)
-                delays = [round(delay + offset_at(intended_at + delay) - sender_offset, 6)
+                delays = [_to_the_microsecond(delay + offset_at(intended_at + delay) - sender_offset)
                           for delay in delays]
             receipts[message_id] = [connections, delays]
             for delay in delays:

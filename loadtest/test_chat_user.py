@@ -21,17 +21,16 @@ from __future__ import annotations
 
 import contextlib
 import json
-import multiprocessing
 import subprocess
 import sys
 import threading
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Self
 
 import pytest
 
+from loadtest.spawned_child import SpawnedChild
 from system.handlers.frames import HEARTBEAT, chat_frame, sendmessage_request
 
 HOST = "127.0.0.1"
@@ -237,8 +236,9 @@ def run_chat_users(channel: Connection, host: str, users: int) -> None:
             "exceptions": [row["msg"] for row in runner.exceptions.values()],
             "requests": {f"{entry.method} {entry.name}": entry.num_requests
                          for entry in stats.entries.values()},
-            "greenlets_alive": sum(not greenlet.dead for user in started
-                                   for greenlet in user.greenlets),
+            "still_active": sum(user.heartbeats.active or (user.reconnecting is not None
+                                                           and not user.reconnecting.dead)
+                                for user in started),
         }
 
     runner.start(users, spawn_rate=users)
@@ -255,32 +255,14 @@ def run_chat_users(channel: Connection, host: str, users: int) -> None:
         runner.quit()
 
 
-class LocustProcess:
+class LocustProcess(SpawnedChild):
     """``with LocustProcess(url, users) as locust:`` runs ChatUsers in a spawned child."""
 
     def __init__(self, host: str, users: int) -> None:
-        context = multiprocessing.get_context("spawn")
-        self.channel, child_end = context.Pipe()
-        self.process = context.Process(target=run_chat_users, args=(child_end, host, users),
-                                       name="locust", daemon=True)
-        self.process.start()
-        child_end.close()
+        super().__init__("Locust process", run_chat_users, host, users)
 
     def ask(self, command: str) -> dict:
-        self.channel.send(command)
-        if not self.channel.poll(WAIT_S):
-            raise AssertionError(f"the Locust process did not answer {command!r} in {WAIT_S} s")
-        return self.channel.recv()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.channel.close()  # the child's next wait ends: it quits
-        self.process.join(WAIT_S)
-        if self.process.is_alive():
-            self.process.kill()
-            self.process.join()
+        return super().ask(command, WAIT_S)
 
 
 # -- the tests ------------------------------------------------------------------------------
@@ -300,7 +282,7 @@ def test_stopping_is_no_failure_and_nothing_leaves_after_a_close(chat_server):
 
     assert report["failures"] == 0, report["errors"]
     assert report["errors"] == [] and report["exceptions"] == []
-    assert report["greenlets_alive"] == 0
+    assert report["still_active"] == 0  # no heartbeat timer, no reconnecting
     assert report["requests"]["WS heartbeat"] >= 2 * USERS
     assert report["requests"]["WS chat"] > 0
     assert len(chat_server.wires) == USERS  # no reconnect either
@@ -346,6 +328,7 @@ def test_a_connection_the_server_ends_is_counted_and_the_user_reconnects(chat_se
     assert running["requests"]["WS reconnect"] == 1
     assert running["requests"]["WS connect"] == users + 1
     assert stopped["requests"]["WS reconnect"] == 1
-    # The server's close is answered by the client library; a drop leaves nothing to answer.
-    assert ended.close_code == (NORMAL_CLOSURE if how == "close" else None)
+    # The server's close is answered with its own code (RFC 6455 5.5.1, as websockets
+    # does); a drop leaves nothing to answer.
+    assert ended.close_code == (GOING_AWAY if how == "close" else None)
     assert_every_user_closed_and_sent_nothing_after(chat_server.wires[1:])
