@@ -16,9 +16,10 @@ Everything runs on 127.0.0.1, in two child processes:
   loadtest.chat_user.ChatUser set up to only heartbeat and listen: the chat task
   sleeps for years and no message may leave (``stop_sending_at = 0``). Each
   broadcast's ``text`` is a ChatPayload of this run, so every frame takes the
-  listener's real path: JSON decode, ChatPayload.decode, FanoutLedger.received and a
-  Locust request event (the FANOUT/per-recipient entry, whose count is the number of
-  frames received).
+  listener's real path: JSON decode, ChatPayload.decode, FanoutLedger.received and the
+  FANOUT/per-recipient row of Locust's statistics (fed each second; its count is the
+  number of frames received, its requests per second place them in the window). Its
+  live figures are taken every report and dropped, as the locustfile ships them.
 
 Phases, each bounded by a timeout:
 
