@@ -104,6 +104,7 @@ class ChatUser(User):
         now = time.time()
         self.ledger.connection_opened(self.connection, now)
         self.live.opened.append(now)
+        self.websocket.start()  # receipts from here on are this connection's
 
     def _closed(self, at: float) -> None:
         """The current connection is gone (recorded once, however many reconnects fail)."""

@@ -99,7 +99,7 @@ class ChatPayload:
         if not isinstance(text, str) or not text.startswith(_PAYLOAD_PREFIX):
             return None
         try:
-            document = orjson.loads(text)  # a tenth of json's cost, for every receipt
+            document = orjson.loads(text)  # several times cheaper than json: every receipt
         except orjson.JSONDecodeError:  # not JSON, too deep, or an int beyond 64 bits
             return None
         if not isinstance(document, dict):

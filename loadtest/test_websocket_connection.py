@@ -255,7 +255,9 @@ def run_client(channel: Connection) -> None:
     """Child process: patches itself with gevent (as Locust does), then runs commands from
     ``channel`` on one WebSocketConnection at a time, answering each with a dict:
 
-    - ("open", url): {"opened": True}, or what it raised ({"raised", "message", "status"})
+    - ("open", url): opens and starts the connection: {"opened": True, "handed over before
+      start": messages delivered between the two}, or what open raised ({"raised",
+      "message", "status"})
     - ("messages", n): every message received so far, once there are n (or WAIT_S passed),
       and whether each came with a time between the open and its delivery
     - ("send", text): {"sent": True}, or {"raised": name} if send_text raised
@@ -307,7 +309,9 @@ def run_client(channel: Connection) -> None:
                 response = getattr(exc, "response", None)
                 return {"raised": type(exc).__name__, "message": str(exc),
                         "status": getattr(response, "status_code", None)}
-            return {"opened": True}
+            handed_over_before_start = len(received)
+            connection.start()
+            return {"opened": True, "handed over before start": handed_over_before_start}
         if command == "messages":
             wait_until(lambda: len(received) >= args[0])
             return {"messages": [bytes(data) for data, _, _ in received],
@@ -358,7 +362,7 @@ class Client(SpawnedChild):
 
     def open(self, url: str) -> None:
         reply = self.ask("open", url)
-        assert reply == {"opened": True}, reply
+        assert reply == {"opened": True, "handed over before start": 0}, reply
 
     def messages(self, count: int) -> list[bytes]:
         reply = self.ask("messages", count)
@@ -504,8 +508,9 @@ def test_a_payload_that_looks_like_a_text_frame_read_apart_from_its_header(serve
 
 
 def test_frames_that_come_with_the_handshakes_answer_are_handled(client):
-    """A message in the same read as the handshake's answer is delivered; a ping there is
-    answered, with nothing more coming from the server."""
+    """A message in the same read as the handshake's answer is delivered once the connection
+    starts, not before (the caller records the connection first); a ping there is answered,
+    with nothing more coming from the server."""
     with HandshakeServer() as server:
         client.open(server.url)
         assert client.messages(1) == [HandshakeServer.MESSAGE]

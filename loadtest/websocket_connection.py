@@ -83,19 +83,19 @@ class WebSocketConnection:
         # header before the payload has come, so its empty buffer does not say.)
         self._rest_of_frame = 0
         self._partial_header = b""
+        self._handshake_read_at = 0.0
         self.ended = Event()
         sock.settimeout(0.0)
         loop = gevent.get_hub().loop
         self._reading = loop.io(sock.fileno(), READ)
         self._writing = loop.io(sock.fileno(), WRITE)
-        self._reading.start(self._on_readable)
 
     @classmethod
     def open(cls, url: str, timeout: float, on_message: Callable[[bytes, float], None],
              on_end: Callable[[], None]) -> WebSocketConnection:
         """Connect and complete the opening handshake within ``timeout`` seconds; raises
         websockets' InvalidStatus when the server refuses (e.g. HTTP 401), OSError when it
-        cannot be reached."""
+        cannot be reached. Nothing is handed over before ``start``."""
         uri = parse_uri(url)
         protocol = ClientProtocol(uri)
         sock = socket.create_connection((uri.host, uri.port), timeout=timeout)
@@ -118,16 +118,22 @@ class WebSocketConnection:
             sock.close()
             raise
         connection = cls(sock, protocol, on_message, on_end)
-        # Frames that came with the handshake's answer (a 101 has no body): delivered, and
-        # answered (a pong, a close reply).
-        connection._follow(received[received.index(b"\r\n\r\n") + 4:])
-        _response, *frames = protocol.events_received()
-        connection._deliver(frames, time.time())
-        try:
-            connection._write(protocol.data_to_send())
-        except OSError:
-            connection._end()
+        connection._follow(received[received.index(b"\r\n\r\n") + 4:])  # a 101 has no body
+        connection._handshake_read_at = time.time()
         return connection
+
+    def start(self) -> None:
+        """Hand over the frames that came with the handshake's answer (and answer them: a
+        pong, a close reply), then each as it comes. The caller starts it once it is ready
+        for them: a server may write frames right behind its 101."""
+        _response, *frames = self._protocol.events_received()
+        self._deliver(frames, self._handshake_read_at)
+        try:
+            self._write(self._protocol.data_to_send())
+        except OSError:
+            self._end()
+            return
+        self._reading.start(self._on_readable)
 
     @property
     def open_for_sending(self) -> bool:
