@@ -24,12 +24,14 @@ import json
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from pathlib import Path
 
 import pytest
 
+from loadtest.measurement import ChatPayload
 from loadtest.spawned_child import SpawnedChild
 from system.handlers.frames import HEARTBEAT, chat_frame, sendmessage_request
 
@@ -37,6 +39,8 @@ HOST = "127.0.0.1"
 USERS = 200
 HEARTBEAT_S = 0.05
 MESSAGES_PER_MINUTE = 300  # a chat message every 0.2 s besides
+RUN_ID = "test-chat-user"
+BEHIND_101 = "behind-101"  # the message a server may write behind its handshake's answer
 WAIT_S = 30  # the bound of every wait here, not a pace
 TEXT, CLOSE = 0x1, 0x8  # opcodes
 NORMAL_CLOSURE, GOING_AWAY = 1000, 1001
@@ -90,9 +94,12 @@ class Wire:
 class ChatServer:
     """Answers a heartbeat "pong" and a chat message with its broadcast (to the sender
     only), as the chat does; keeps a Wire per connection. No keepalive pings: API
-    Gateway sends none."""
+    Gateway sends none. With ``broadcast_behind_101``, each handshake's answer carries in
+    the same write a broadcast of BEHIND_101 (as a server does that fans a message out
+    to a connection just registered)."""
 
-    def __init__(self) -> None:
+    def __init__(self, broadcast_behind_101: bool = False) -> None:
+        self.broadcast_behind_101 = broadcast_behind_101
         self.wires: list[Wire] = []
         self.changed = threading.Condition()
         self.url = ""
@@ -149,7 +156,19 @@ class ChatServer:
 
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
+        def with_a_broadcast(connection, request, response):
+            """The 101 has no body: what follows its headers is the connection's first frame."""
+            from dataclasses import replace
+
+            from websockets.frames import Frame, Opcode
+
+            now = time.time()
+            text = ChatPayload(RUN_ID, BEHIND_101, "server", 0, now, now).encode()
+            frame = json.dumps(chat_frame(BEHIND_101, "server", "2024-01-01T00:00:00.000Z", text))
+            return replace(response, body=Frame(Opcode.TEXT, frame.encode()).serialize(mask=False))
+
         async with serve(answer, HOST, 0, create_connection=TappedConnection,
+                         process_response=with_a_broadcast if self.broadcast_behind_101 else None,
                          compression=None, ping_interval=None) as listening:
             self.url = f"ws://{HOST}:{listening.sockets[0].getsockname()[1]}/"
             self._listening.set()
@@ -187,6 +206,13 @@ def chat_server():
     server.stop()
 
 
+@pytest.fixture
+def chat_server_broadcasting_behind_101():
+    server = ChatServer(broadcast_behind_101=True)
+    yield server
+    server.stop()
+
+
 # -- the Locust process ---------------------------------------------------------------------
 
 # A locustfile for the headless run: the same users, found in its namespace.
@@ -201,7 +227,7 @@ def chatter_class() -> type:
 
     class Chatter(ChatUser):
         ledger = FanoutLedger()
-        run_id = "test-chat-user"
+        run_id = RUN_ID
         heartbeat_s = HEARTBEAT_S
         messages_per_minute = MESSAGES_PER_MINUTE
 
@@ -236,6 +262,8 @@ def run_chat_users(channel: Connection, host: str, users: int) -> None:
             "exceptions": [row["msg"] for row in runner.exceptions.values()],
             "requests": {f"{entry.method} {entry.name}": entry.num_requests
                          for entry in stats.entries.values()},
+            "connections": [key for key, _, _ in Chatter.ledger.snapshot()["connections"]],
+            "receipts_of_behind_101": Chatter.ledger.snapshot()["receipts"].get(BEHIND_101),
             "still_active": sum(user.heartbeats.active or (user.reconnecting is not None
                                                            and not user.reconnecting.dead)
                                 for user in started),
@@ -332,3 +360,19 @@ def test_a_connection_the_server_ends_is_counted_and_the_user_reconnects(chat_se
     # does); a drop leaves nothing to answer.
     assert ended.close_code == (GOING_AWAY if how == "close" else None)
     assert_every_user_closed_and_sent_nothing_after(chat_server.wires[1:])
+
+
+def test_a_broadcast_behind_the_handshakes_answer_is_the_new_connections(
+        chat_server_broadcasting_behind_101):
+    """Each connection's first frame comes in the handshake's own read: it is a receipt on
+    that connection, not on one the ledger never saw open (which it would then expect every
+    later message on)."""
+    users = 3
+    server = chat_server_broadcasting_behind_101
+    with LocustProcess(server.url, users) as locust:
+        server.wait_for_heartbeats(users, each=1)
+        report = locust.ask("report")
+
+    assert len(report["connections"]) == users and None not in report["connections"]
+    connections, _delays = report["receipts_of_behind_101"]
+    assert sorted(connections) == list(range(users))  # each connection's own, once
