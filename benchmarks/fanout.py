@@ -94,7 +94,12 @@ from system.local.apigateway.ids import new_connection_id
 from system.local.launcher import LocalStackProcess
 from system.local.processes import die_with_parent, raise_open_file_limit
 from system.local.tls import local_tls
-from system.options import non_negative_int, positive_float, positive_int
+from system.options import (
+    file_in_existing_directory,
+    non_negative_int,
+    positive_float,
+    positive_int,
+)
 from system.routes import DEFAULT_TIMEOUT_S, with_environment, write_routes_variant
 from system.stackfile import StackFile, StackFileError
 
@@ -741,12 +746,9 @@ def parse_options(argv: list[str] | None) -> argparse.Namespace:
                              "(default %(default)s)")
     parser.add_argument("--dynamodb", default="dynalite", metavar="dynalite|moto|URL",
                         help="the stacks' DynamoDB backend (default %(default)s)")
-    parser.add_argument("--json", type=Path, metavar="PATH",
+    parser.add_argument("--json", type=file_in_existing_directory, metavar="PATH",
                         help="also write the results as JSON to PATH")
     options = parser.parse_args(argv)
-    if options.json is not None and not options.json.parent.is_dir():
-        parser.error(f"--json: {options.json.parent} is not a directory; give a path in an "
-                     f"existing one")
     options.clients.sort()
     options.latency = [LATENCY_SETTINGS[setting] for setting in options.latency]
     return options

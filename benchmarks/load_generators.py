@@ -109,7 +109,12 @@ from load_generator_results import (
 from system.handlers.frames import HEARTBEAT, sendmessage_request
 from system.local.npm_cache import NpmInstallError
 from system.local.processes import raise_open_file_limit
-from system.options import non_negative_int, positive_float, positive_int
+from system.options import (
+    file_in_existing_directory,
+    non_negative_int,
+    positive_float,
+    positive_int,
+)
 
 HEARTBEAT_FRAME = json.dumps(sendmessage_request(HEARTBEAT))  # what ChatUser sends
 SENDING_HEARTBEAT_S = 1.0
@@ -411,12 +416,9 @@ def parse_options(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--capacity-window", type=positive_float, default=20.0,
                         metavar="SECONDS", help="the capacity broadcast window "
                                                 "(default %(default)s)")
-    parser.add_argument("--json", type=Path, metavar="PATH",
+    parser.add_argument("--json", type=file_in_existing_directory, metavar="PATH",
                         help="also write the results as JSON to PATH")
     options = parser.parse_args(argv)
-    if options.json is not None and not options.json.parent.is_dir():
-        parser.error(f"--json: {options.json.parent} is not a directory; give a path in an "
-                     f"existing one")
     return options
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 
 def positive_float(text: str) -> float:
@@ -44,6 +45,16 @@ def port(text: str) -> int:
     if not 0 <= value <= 65535:
         raise argparse.ArgumentTypeError(f"must be a port number (0 for any free one), got {text}")
     return value
+
+
+def file_in_existing_directory(text: str) -> Path:
+    """A file to write: its directory must exist already (caught before a long run, not
+    after it)."""
+    path = Path(text)
+    if not path.parent.is_dir():
+        raise argparse.ArgumentTypeError(f"{path.parent} is not a directory; give a path in an "
+                                         f"existing one")
+    return path
 
 
 def user_errors_as_one_line(command: str, run: Callable[[], int],
