@@ -254,6 +254,7 @@ def run_chat_users(channel: Connection, host: str, users: int) -> None:
 
     def report() -> dict:
         stats = environment.stats
+        ledger = Chatter.ledger.snapshot()
         return {
             "users": runner.user_count,
             "failures": stats.total.num_failures,
@@ -262,8 +263,8 @@ def run_chat_users(channel: Connection, host: str, users: int) -> None:
             "exceptions": [row["msg"] for row in runner.exceptions.values()],
             "requests": {f"{entry.method} {entry.name}": entry.num_requests
                          for entry in stats.entries.values()},
-            "connections": [key for key, _, _ in Chatter.ledger.snapshot()["connections"]],
-            "receipts_of_behind_101": Chatter.ledger.snapshot()["receipts"].get(BEHIND_101),
+            "connections": [key for key, _, _ in ledger["connections"]],
+            "receipts_of_behind_101": ledger["receipts"].get(BEHIND_101),
             "still_active": sum(user.heartbeats.active or (user.reconnecting is not None
                                                            and not user.reconnecting.dead)
                                 for user in started),
