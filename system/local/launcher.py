@@ -43,6 +43,7 @@ class LocalStackProcess:
         self.output: list[str] = []
         self._output_changed = threading.Condition()
         self.file: StackFile | None = None
+        self._ready = False  # the stack printed its ready line
 
     @property
     def stack_path(self) -> Path:
@@ -58,27 +59,30 @@ class LocalStackProcess:
                                         stdin=subprocess.DEVNULL, text=True, bufsize=1,
                                         # the stack ends with us, even if we are killed
                                         preexec_fn=die_with_parent)  # noqa: PLW1509 - prctl only
-        ready = threading.Event()
-        reader = threading.Thread(target=self._read_output, args=(ready,), daemon=True)
+        settled = threading.Event()  # the ready line, or the end of the output
+        reader = threading.Thread(target=self._read_output, args=(settled,), daemon=True)
         reader.start()
-        started = ready.wait(START_TIMEOUT_S)
-        if not started or self.process.poll() is not None:
+        settled.wait(START_TIMEOUT_S)
+        # The ready line, not poll(), says it started: a stack that printed its error and
+        # closed its output may not have exited yet.
+        if not self._ready or self.process.poll() is not None:
             output = "".join(self.output)
             last = next((line.strip() for line in reversed(self.output) if line.strip()), "")
-            what = "exited" if started else f"did not start in {START_TIMEOUT_S} s"
+            what = "exited" if settled.is_set() else f"did not start in {START_TIMEOUT_S} s"
             self.stop()
             raise StackStartError(f"the local stack {what}: {last}", output)
         self.file = StackFile.read(stack_path)
         return self.file
 
-    def _read_output(self, ready: threading.Event) -> None:
+    def _read_output(self, settled: threading.Event) -> None:
         for line in self.process.stdout:
             with self._output_changed:
                 self.output.append(line)
                 self._output_changed.notify_all()
             if line.strip() == READY_LINE:
-                ready.set()
-        ready.set()  # the process ended: wake the waiter, which checks poll()
+                self._ready = True
+                settled.set()
+        settled.set()  # the output ended: the stack is gone (or going)
 
     def wait_for_output(self, text: str, timeout: float = 10) -> str:
         """The first line of the stack's output containing ``text``, once it is printed."""
