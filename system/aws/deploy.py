@@ -11,6 +11,9 @@ authorizer (before ``$connect`` names it), integrations, routes, route responses
 authorizers no route names any more (deleted once ``$connect`` has let go of them), its
 stage, and a deployment when anything under the API changed. Only the functions in use
 are built (``RoutesFile.in_use``): the authorizer's function only with ``--authorizer``.
+Last, the stage's functions no longer in use are deleted with their roles and log groups
+(once the new deployment no longer reaches them): an authorizer's after a deploy without
+``--authorizer``.
 A function's ``secrets`` go from the environment deploy runs in into the function's
 environment; one unset stops the deploy before it changes anything. Every resource is
 named after the stage and tagged with it (system/aws/stage.py); a name that exists
@@ -151,6 +154,7 @@ class Deployment:
             routes_changed = self.converge_integrations_and_routes(api_id, authorizer_id)
             unused_deleted = self.delete_unused_authorizers(api_id, authorizers)
             self.converge_stage(api_id, authorizer_changed or routes_changed or unused_deleted)
+            self.delete_unused_functions()
             if not self.apply:
                 return None
             return self.stack_file(api_id)
@@ -605,6 +609,26 @@ class Deployment:
         else:
             self.record("deployment", self.stage.name, "unchanged")
 
+    # -- what the routes file no longer uses -----------------------------------------------
+
+    def delete_unused_functions(self) -> None:
+        """Delete the stage's functions the routes file no longer uses (``RoutesFile.in_use``:
+        an authorizer's taken off ``$connect``, one no route reaches or invokes), each with
+        its role and log group. After the stage's new deployment: until then the live
+        deployment still reaches them."""
+        in_use = {self.stage.function_name(name) for name in self.routes.functions}
+        for name in stage_functions(self.lambda_, self.stage):
+            if name not in in_use and self.record("function", name, "delete"):
+                self.lambda_.delete_function(FunctionName=name)
+        for name in stage_roles(self.iam, self.stage):
+            if name not in in_use and self.record("role", name, "delete"):
+                delete_role(self.iam, name)
+        groups_in_use = {self.stage.log_group(name) for name in self.routes.functions}
+        for group in stage_log_groups(self.logs, self.stage,
+                                      function_log_group_prefix(self.stage)):
+            if group not in groups_in_use and self.record("log group", group, "delete"):
+                self.logs.delete_log_group(logGroupName=group)
+
     # -- the stack file --------------------------------------------------------------------
 
     def stack_file(self, api_id: str) -> StackFile:
@@ -620,6 +644,7 @@ class Deployment:
             api_id=api_id,
             stage=stage.name,
             authorizer=authorizer.name if authorizer else None,
+            fanout=self.options.fanout,
             arns={
                 "tables": {t: stage.table_arn(t) for t in stage.tables.as_dict().values()},
                 "functions": {f: stage.function_arn(f) for f in functions},
@@ -647,50 +672,33 @@ def destroy(session, stage_name: str, region: str) -> list[Change]:
             "dynamodb", "iam", "lambda", "logs", "apigatewayv2"))
         account = client("sts").get_caller_identity()["Account"]
         stage = Stage(stage_name, region, account)
-        prefix = stage.prefix + "-"
-
-        def ours(tags: dict[str, str]) -> bool:
-            return tags.get(TAG_KEY) == stage_name
 
         def deleted(kind: str, name: str) -> None:
             changes.append(Change(kind, name, "delete"))
 
         for page in _pages(apis.get_apis):
             for api in page.get("Items", []):
-                if ours(api.get("Tags", {})):
+                if owned_by(stage, api.get("Tags", {})):
                     apis.delete_api(ApiId=api["ApiId"])
                     deleted("API", f"{api['Name']} ({api['ApiId']})")
-        for page in lambda_.get_paginator("list_functions").paginate():
-            for function in page["Functions"]:
-                if function["FunctionName"].startswith(prefix) and ours(
-                        lambda_.list_tags(Resource=function["FunctionArn"])["Tags"]):
-                    lambda_.delete_function(FunctionName=function["FunctionName"])
-                    deleted("function", function["FunctionName"])
-        for group_prefix in (f"/aws/lambda/{prefix}", stage.access_log_group):
-            for page in logs.get_paginator("describe_log_groups").paginate(
-                    logGroupNamePrefix=group_prefix):
-                for group in page["logGroups"]:
-                    arn = group["arn"].removesuffix(":*")
-                    if ours(logs.list_tags_for_resource(resourceArn=arn).get("tags", {})):
-                        logs.delete_log_group(logGroupName=group["logGroupName"])
-                        deleted("log group", group["logGroupName"])
-        for page in iam.get_paginator("list_roles").paginate(PathPrefix=ROLE_PATH):
-            for role in page["Roles"]:
-                name = role["RoleName"]
-                tags = iam.list_role_tags(RoleName=name)["Tags"]
-                if name.startswith(prefix) and ours({t["Key"]: t["Value"] for t in tags}):
-                    for policy in iam.list_role_policies(RoleName=name)["PolicyNames"]:
-                        iam.delete_role_policy(RoleName=name, PolicyName=policy)
-                    iam.delete_role(RoleName=name)
-                    deleted("role", name)
+        for name in stage_functions(lambda_, stage):
+            lambda_.delete_function(FunctionName=name)
+            deleted("function", name)
+        for group_prefix in (function_log_group_prefix(stage), stage.access_log_group):
+            for group in stage_log_groups(logs, stage, group_prefix):
+                logs.delete_log_group(logGroupName=group)
+                deleted("log group", group)
+        for name in stage_roles(iam, stage):
+            delete_role(iam, name)
+            deleted("role", name)
         tables = []
         for page in dynamodb.get_paginator("list_tables").paginate():
             for table in page["TableNames"]:
-                if not table.startswith(prefix):
+                if not table.startswith(resource_prefix(stage)):
                     continue
                 arn = stage.table_arn(table)
                 tags = dynamodb.list_tags_of_resource(ResourceArn=arn).get("Tags", [])
-                if ours({t["Key"]: t["Value"] for t in tags}):
+                if owned_by(stage, {t["Key"]: t["Value"] for t in tags}):
                     dynamodb.delete_table(TableName=table)
                     deleted("table", table)
                     tables.append(table)
@@ -698,6 +706,59 @@ def destroy(session, stage_name: str, region: str) -> list[Change]:
         for table in tables:
             waiter.wait(TableName=table, WaiterConfig={"Delay": 2, "MaxAttempts": 150})
     return changes
+
+
+# -- what a stage owns, for deploy and destroy alike: named with its prefix AND tagged
+# with it (stage dev-2's names start with dev's prefix too) -----------------------------
+
+def resource_prefix(stage: Stage) -> str:
+    """What the names of the stage's functions, roles and tables start with."""
+    return stage.prefix + "-"
+
+
+def function_log_group_prefix(stage: Stage) -> str:
+    """Where Lambda writes the stage's functions' output (/aws/lambda/<function name>)."""
+    return f"/aws/lambda/{resource_prefix(stage)}"
+
+
+def owned_by(stage: Stage, tags: dict[str, str]) -> bool:
+    return tags.get(TAG_KEY) == stage.name
+
+
+def stage_functions(lambda_, stage: Stage) -> list[str]:
+    """The names of the stage's Lambda functions."""
+    return [function["FunctionName"]
+            for page in lambda_.get_paginator("list_functions").paginate()
+            for function in page["Functions"]
+            if function["FunctionName"].startswith(resource_prefix(stage))
+            and owned_by(stage, lambda_.list_tags(Resource=function["FunctionArn"])["Tags"])]
+
+
+def stage_roles(iam, stage: Stage) -> list[str]:
+    """The names of the stage's IAM roles (all under ROLE_PATH)."""
+    return [role["RoleName"]
+            for page in iam.get_paginator("list_roles").paginate(PathPrefix=ROLE_PATH)
+            for role in page["Roles"]
+            if role["RoleName"].startswith(resource_prefix(stage))
+            and owned_by(stage, {tag["Key"]: tag["Value"] for tag in
+                                 iam.list_role_tags(RoleName=role["RoleName"])["Tags"]})]
+
+
+def stage_log_groups(logs, stage: Stage, group_prefix: str) -> list[str]:
+    """The names of the stage's log groups whose names start with ``group_prefix``."""
+    return [group["logGroupName"]
+            for page in logs.get_paginator("describe_log_groups").paginate(
+                logGroupNamePrefix=group_prefix)
+            for group in page["logGroups"]
+            if owned_by(stage, logs.list_tags_for_resource(
+                resourceArn=group["arn"].removesuffix(":*")).get("tags", {}))]
+
+
+def delete_role(iam, name: str) -> None:
+    """IAM deletes a role only once its inline policies are gone (DeleteConflict)."""
+    for policy in iam.list_role_policies(RoleName=name)["PolicyNames"]:
+        iam.delete_role_policy(RoleName=name, PolicyName=policy)
+    iam.delete_role(RoleName=name)
 
 
 def route_authorization(route: dict) -> dict[str, str | None]:

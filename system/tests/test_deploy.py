@@ -24,7 +24,7 @@ from system.aws.deploy import (
 )
 from system.aws.deployer_policy import allowed_actions, deployer_policy
 from system.aws.errors import AwsError, iam_action
-from system.aws.stage import TAG_KEY, Stage
+from system.aws.stage import LAMBDA_TRUST_POLICY, ROLE_PATH, TAG_KEY, Stage
 from system.provision import Capacity
 from system.routes import (
     DEFAULT_ROUTES_FILE,
@@ -81,6 +81,29 @@ def tagged_resources(session, stage: str) -> list[str]:
         if api.get("Tags", {}).get(TAG_KEY) == stage:
             found.append(f"API {api['Name']}")
     return found
+
+
+def functions_roles_and_log_groups(session) -> set[str]:
+    """Every Lambda function, IAM role and log group in the account, tagged or not."""
+    return ({f"function {f['FunctionName']}"
+             for f in session.client("lambda").list_functions()["Functions"]}
+            | {f"role {r['RoleName']}" for r in session.client("iam").list_roles()["Roles"]}
+            | {f"log group {g['logGroupName']}"
+               for g in session.client("logs").describe_log_groups()["logGroups"]})
+
+
+def deleted_with_its_role_and_log_group(function: str) -> list[str]:
+    """The change lines of deploy deleting a function the routes file no longer uses."""
+    return [f"delete    function        {function}",
+            f"delete    role            {function}",
+            f"delete    log group       /aws/lambda/{function}"]
+
+
+def without_the_fanout_function(document: dict) -> None:
+    """An edit for ``write_routes_variant``: no function invokes the fan-out function,
+    so none uses it (fan-out by threads needs none)."""
+    for spec in document["functions"].values():
+        spec.pop("invokes", None)
 
 
 def test_deploy_builds_each_route_to_its_integration_to_its_function(aws, two_way_routes):
@@ -172,7 +195,8 @@ def test_each_role_may_touch_only_its_own_tables_and_this_apis_connections(aws):
 
 def test_batched_fanout_deploys_its_fanout_function_never_retried_and_the_right_to_invoke_it(
         aws):
-    deploy(aws, options(fanout="batched"))
+    _, stack = deploy(aws, options(fanout="batched"))
+    assert stack.fanout == "batched"  # a run records it, and verify replays with it
     stage = Stage("dev", REGION, ACCOUNT)
     lambda_, iam = aws.client("lambda"), aws.client("iam")
     fanout = stage.function_name("FanoutHandler")
@@ -248,12 +272,68 @@ def test_without_the_authorizer_option_nothing_of_it_is_built_and_an_attached_on
     assert [c.line() for c in changes if c.action != "unchanged"] == [
         "update    route           $connect  (no authorizer)",
         "delete    authorizer      jwt",
-        "create    deployment      dev"]
+        "create    deployment      dev",
+        *deleted_with_its_role_and_log_group("chat-harness-dev-JwtAuthorizer")]
     assert apis.get_authorizers(ApiId=stack.api_id)["Items"] == []
     assert {r["AuthorizationType"] for r in apis.get_routes(ApiId=stack.api_id)["Items"]} == {
         "NONE"}
+    assert not {"function chat-harness-dev-JwtAuthorizer", "role chat-harness-dev-JwtAuthorizer",
+                "log group /aws/lambda/chat-harness-dev-JwtAuthorizer"
+                } & functions_roles_and_log_groups(aws)
     again, _ = deploy(aws, options())
     assert [c.line() for c in again if c.action != "unchanged"] == []
+
+
+def test_plan_lists_the_unused_authorizer_function_and_deletes_nothing(aws, jwt_secret):
+    _, stack = deploy(aws, options(authorizer="jwt"))
+    before = functions_roles_and_log_groups(aws)
+
+    plan, _ = deploy(aws, options(), apply=False)
+
+    assert [c.line() for c in plan if c.action == "delete"] == [
+        "delete    authorizer      jwt",
+        *deleted_with_its_role_and_log_group("chat-harness-dev-JwtAuthorizer")]
+    assert functions_roles_and_log_groups(aws) == before
+    [authorizer] = aws.client("apigatewayv2").get_authorizers(ApiId=stack.api_id)["Items"]
+    assert authorizer["Name"] == "jwt"
+
+
+def test_a_function_no_longer_invoked_goes_with_its_role_and_log_group(aws, tmp_path):
+    deploy(aws, options(fanout="batched"))
+    fanout = "chat-harness-dev-FanoutHandler"
+    assert {f"function {fanout}", f"role {fanout}", f"log group /aws/lambda/{fanout}"
+            } <= functions_roles_and_log_groups(aws)
+    threads = options(fanout="threads", routes_file=write_routes_variant(
+        tmp_path / "routes.toml", without_the_fanout_function))
+
+    changes, _ = deploy(aws, threads)
+
+    assert [c.line() for c in changes if c.action == "delete"] == (
+        deleted_with_its_role_and_log_group(fanout))
+    assert not {f"function {fanout}", f"role {fanout}", f"log group /aws/lambda/{fanout}"
+                } & functions_roles_and_log_groups(aws)
+    again, _ = deploy(aws, threads)
+    assert [c.line() for c in again if c.action != "unchanged"] == []
+
+
+def test_an_unused_function_not_tagged_with_the_stage_is_left_alone(aws, jwt_secret):
+    deploy(aws, options(authorizer="jwt"))
+    foreign = "chat-harness-dev-Foreign"  # dev's prefix without dev's tag: made otherwise
+    iam, lambda_, logs = aws.client("iam"), aws.client("lambda"), aws.client("logs")
+    role = iam.create_role(RoleName=foreign, Path=ROLE_PATH,
+                           AssumeRolePolicyDocument=json.dumps(LAMBDA_TRUST_POLICY))
+    lambda_.create_function(FunctionName=foreign, Runtime=RUNTIME, Role=role["Role"]["Arn"],
+                            Handler="index.handler", Code={"ZipFile": b"not run"},
+                            Tags={TAG_KEY: "dev-2"})
+    logs.create_log_group(logGroupName=f"/aws/lambda/{foreign}")
+
+    changes, _ = deploy(aws, options())
+
+    assert [c.line() for c in changes if c.action == "delete"] == [
+        "delete    authorizer      jwt",
+        *deleted_with_its_role_and_log_group("chat-harness-dev-JwtAuthorizer")]
+    assert {f"function {foreign}", f"role {foreign}", f"log group /aws/lambda/{foreign}"
+            } <= functions_roles_and_log_groups(aws)
 
 
 def test_a_missing_secret_stops_the_deploy_before_anything_changes(aws, monkeypatch):
