@@ -55,7 +55,8 @@ UI_HELP = "Locust's web UI (127.0.0.1:8089) with the chat's settings in its star
 UI_DESCRIPTION = ("Start Locust's web UI with the chat load test: each test started from it is "
                   "a run, with its run directory and capacity report linked from the Fan-out "
                   "tab. Arguments after the subcommand go to Locust (e.g. --web-port 8090, "
-                  "--processes 2, --dynamodb moto, --stack-file stack.json).")
+                  "--processes 2, --stack-file stack.json; for its own local stack: --dynamodb "
+                  "moto, --fanout batched, --aws-latency, --authorizer jwt).")
 
 
 def add_ui_arguments(parser: argparse.ArgumentParser) -> None:

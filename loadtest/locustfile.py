@@ -39,7 +39,12 @@ from loadtest.live import FanoutDelta, LiveFanout
 from loadtest.measurement import FanoutLedger, FanoutReport, onto_reference_clock
 from loadtest.parameters import LoadParameters, token_secret
 from loadtest.shapes import Step, StepShape, steps_from
-from system.local.launcher import LocalStackProcess
+from system.local.launcher import (
+    LocalStackProcess,
+    StackStartError,
+    add_stack_arguments,
+    stack_arguments,
+)
 from system.stackfile import StackFile
 
 log = logging.getLogger("chat_harness.load")
@@ -83,9 +88,7 @@ def _options(parser) -> None:
     parser.add_argument("--stack-file", default="", include_in_web_ui=True,
                         help="target this stack file's WebSocket URL and logs (default: the "
                              "host, else a local stack started for the session)")
-    parser.add_argument("--dynamodb", default="dynalite", include_in_web_ui=False,
-                        help="the DynamoDB of a local stack started for the session: dynalite, "
-                             "moto or a URL (default %(default)s)")
+    add_stack_arguments(parser, include_in_web_ui=False)  # the session's own stack
     LoadParameters.add_options(parser, locust=True)
     parser.add_argument("--run-dir", default="", include_in_web_ui=False,
                         help="the first test's run directory (default: RUNS_DIR/<date-time>)")
@@ -150,9 +153,11 @@ class Session:
         if self.environment.host:
             return
         state_dir = Path(self.options.runs_dir) / f"stack-{time.strftime('%Y%m%d-%H%M%S')}"
-        self.stack = LocalStackProcess(["--dynamodb", self.options.dynamodb],
-                                       state_dir=state_dir)
-        self.stack_file = self.stack.start()
+        self.stack = LocalStackProcess(stack_arguments(self.options), state_dir=state_dir)
+        try:
+            self.stack_file = self.stack.start()
+        except StackStartError as error:
+            raise SystemExit(f"chat-harness: {error}") from None
         self.environment.host = self.stack_file.websocket_url
         log.info("started a local stack for the session: %s (state in %s)",
                  self.environment.host, state_dir)
@@ -168,6 +173,14 @@ class Session:
         if self.stack_file is None or self.environment.host != self.stack_file.websocket_url:
             return None
         return self.stack_file
+
+    def target_authorizer(self) -> tuple[str | None, str]:
+        """The authorizer on the target's $connect, and the stack it is on: a stack file's,
+        else the session's own stack's (every process has its options: workers too)."""
+        if self.options.stack_file:
+            return StackFile.read(Path(self.options.stack_file)).authorizer, \
+                self.options.stack_file
+        return self.options.authorizer, "started for the session"
 
     # -- a test ----------------------------------------------------------------------------
 
@@ -189,7 +202,7 @@ class Session:
         ChatUser.poisson = load.schedule == "poisson"
         ChatUser.stop_sending_at = (self.run.started_at + load.duration_s - load.settle_s
                                     if load.duration_s is not None else float("inf"))
-        ChatUser.token_secret = token_secret(self.options.stack_file)
+        ChatUser.token_secret = token_secret(*self.target_authorizer())
         if isinstance(self.runner, MasterRunner):
             self.run.workers = self.runner.worker_count
         self.live = LiveFanout(load.settle_s)

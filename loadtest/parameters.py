@@ -7,11 +7,9 @@ from __future__ import annotations
 
 import os
 from dataclasses import asdict, dataclass, fields
-from pathlib import Path
 from typing import Literal
 
 from system.options import non_negative_float, positive_float, positive_int
-from system.stackfile import StackFile
 
 Schedule = Literal["constant", "poisson"]
 SCHEDULES: tuple[Schedule, ...] = ("constant", "poisson")
@@ -133,13 +131,13 @@ class LoadParameters:
         return cls(**values)
 
 
-def token_secret(stack_file: str | None) -> str | None:
+def token_secret(authorizer: str | None, stack: str | os.PathLike) -> str | None:
     """The key users mint their tokens with, where the stack's $connect has the chat's JWT
     authorizer: JWT_SECRET of this process's environment (every worker's, on every
     machine)."""
-    if not stack_file or StackFile.read(Path(stack_file)).authorizer != "jwt":
+    if authorizer != "jwt":
         return None
     if not os.environ.get("JWT_SECRET"):
-        raise ValueError(f"the stack {stack_file} has the jwt authorizer on $connect: set "
+        raise ValueError(f"the stack {stack} has the jwt authorizer on $connect: set "
                          f"JWT_SECRET (its key) so that each user can mint its token")
     return os.environ["JWT_SECRET"]

@@ -20,8 +20,7 @@ from pathlib import Path
 
 from loadtest.parameters import LoadParameters, token_secret
 from loadtest.run_directory import read_summary
-from system.fanout_strategies import FANOUT_STRATEGIES
-from system.local.launcher import LocalStackProcess
+from system.local.launcher import LocalStackProcess, add_stack_arguments, stack_arguments
 from system.local.processes import free_port
 from system.stackfile import StackFile
 
@@ -67,19 +66,7 @@ class Gate:
 def add_arguments(parser) -> None:
     parser.add_argument("--target", type=Path, metavar="STACKFILE",
                         help="run against this stack (default: a local stack for the run)")
-    parser.add_argument("--dynamodb", default="dynalite", metavar="dynalite|moto|URL",
-                        help="the DynamoDB of the local stack started for the run "
-                             "(default %(default)s)")
-    parser.add_argument("--fanout", choices=FANOUT_STRATEGIES, metavar="STRATEGY",
-                        help="the local stack's fan-out strategy: sequential, threads or "
-                             "batched (default: the routes file's, else threads)")
-    parser.add_argument("--aws-latency", action="store_true",
-                        help="run the local stack with the AWS latency model, so the report "
-                             "predicts AWS's fan-out times")
-    parser.add_argument("--authorizer", metavar="NAME",
-                        help="the local stack's $connect authorizer (the chat's: jwt, with "
-                             "JWT_SECRET in the environment; each user then connects with a "
-                             "token of its own)")
+    add_stack_arguments(parser)
     LoadParameters.add_options(parser)
     parser.add_argument("--run-dir", type=Path, help="default runs/<date-time>")
     parser.add_argument("--fail-if", action="append", default=[], type=Gate.parse,
@@ -92,9 +79,7 @@ def local_stack_arguments(args) -> list[str]:
         raise ValueError("--fanout, --aws-latency and --authorizer set up the local stack a run "
                          "starts; a --target stack has its own (chat-harness deploy --fanout "
                          "...)")
-    return ["--dynamodb", args.dynamodb, *(["--fanout", args.fanout] if args.fanout else []),
-            *(["--aws-latency"] if args.aws_latency else []),
-            *(["--authorizer", args.authorizer] if args.authorizer else [])]
+    return stack_arguments(args)
 
 
 def new_run_dir() -> Path:
@@ -112,13 +97,12 @@ def run(load: LoadParameters, run_dir: Path, *, target: Path | None = None,
     stack = None if target else LocalStackProcess(list(stack_arguments),
                                                   state_dir=run_dir / "stack")
     try:
-        stack_file = target or stack.stack_path
-        websocket_url = StackFile.read(target).websocket_url if target else \
-            stack.start().websocket_url
-        token_secret(str(stack_file))  # a missing key fails here, in one line
-        print(f"Target {websocket_url}; steps {list(load.steps)} x {load.step_hold_s:g} s; "
-              f"run directory {run_dir}", flush=True)
-        result = subprocess.run(locust_command(load, locustfile, stack_file, run_dir),
+        stack_path = target or stack.stack_path
+        stack_file = StackFile.read(target) if target else stack.start()
+        token_secret(stack_file.authorizer, stack_path)  # a missing key fails here, in one line
+        print(f"Target {stack_file.websocket_url}; steps {list(load.steps)} x "
+              f"{load.step_hold_s:g} s; run directory {run_dir}", flush=True)
+        result = subprocess.run(locust_command(load, locustfile, stack_path, run_dir),
                                 timeout=load.duration_s + RUN_TIMEOUT_MARGIN_S, check=False)
     finally:
         if stack is not None:

@@ -103,10 +103,12 @@ def stack_summary(stack: StackFile | None, host: str) -> dict:
     bare URL (no tables known: no capacity report)."""
     if stack is None:
         return {"kind": "url", "websocket_url": host, "region": None, "tables": {},
-                "dynamodb_backend": None, "capacity_fidelity": None, "aws_latency": None}
+                "dynamodb_backend": None, "capacity_fidelity": None, "aws_latency": None,
+                "fanout": None, "authorizer": None}
     return {"kind": stack.kind, "websocket_url": stack.websocket_url, "region": stack.region,
             "tables": stack.tables, "dynamodb_backend": stack.dynamodb_backend,
-            "capacity_fidelity": stack.capacity_fidelity, "aws_latency": stack.aws_latency}
+            "capacity_fidelity": stack.capacity_fidelity, "aws_latency": stack.aws_latency,
+            "fanout": stack.fanout, "authorizer": stack.authorizer}
 
 
 def write_json(path: Path, document: dict) -> None:

@@ -1,8 +1,10 @@
 """``chat-harness verify RUN_DIR``: replay a run against tables provisioned at the report's
 recommendation, and at half of it, on the local stack's capacity governor.
 
-The recommendation holds if the replay at it sees no throttled request; the replay at
-half shows that the check has teeth (a recommendation far above need would pass both).
+Each replay's local stack is set up as the run's was (its DynamoDB, fan-out strategy, AWS
+latency model and authorizer, from the run's summary). The recommendation holds if the
+replay at it sees no throttled request; the replay at half shows that the check has teeth
+(a recommendation far above need would pass both).
 Burst credit is off by default (``--burst-seconds 0``): AWS advises against sizing
 that relies on it, and a short replay would otherwise run on credit alone.
 """
@@ -10,6 +12,7 @@ that relies on it, and a short replay would otherwise run on credit alone.
 from __future__ import annotations
 
 import json
+from argparse import Namespace
 from collections import Counter
 from pathlib import Path
 
@@ -18,6 +21,7 @@ from loadtest.run import run as run_load
 from reports.report import build
 from reports.run_data import read_json_lines
 from system.local.lambda_runtime.logs import OPERATIONS_LOG
+from system.local.launcher import stack_arguments
 
 HELP = ("replay a run with the tables provisioned at the report's recommendation, and at "
         "half of it; count throttled requests")
@@ -40,15 +44,27 @@ def capacities(recommendation: dict, scale: float) -> dict[str, dict[str, int]]:
             for table, entry in recommendation["tables"].items()}
 
 
-def replay(run_dir: Path, load: LoadParameters, provisioned: dict, burst_s: float,
-           name: str) -> dict:
-    """Run the load shape once against governed tables; count what was throttled."""
+def replayed_stack(stack: dict) -> list[str]:
+    """The local stack options that replay what the run ran against: its DynamoDB (a run on
+    AWS, or on a DynamoDB of its own, replays on dynalite), fan-out strategy and authorizer,
+    and the AWS latency model where the run had it or ran on AWS."""
+    backend = stack.get("dynamodb_backend")
+    return stack_arguments(Namespace(
+        dynamodb=backend if backend in ("dynalite", "moto") else "dynalite",
+        fanout=stack.get("fanout"), authorizer=stack.get("authorizer"),
+        aws_latency=bool(stack.get("aws_latency")) or stack.get("kind") == "aws"))
+
+
+def replay(run_dir: Path, load: LoadParameters, stack: list[str], provisioned: dict,
+           burst_s: float, name: str) -> dict:
+    """Run the load shape once on the stack ``stack`` with governed tables; count what was
+    throttled."""
     replay_dir = run_dir / name
-    stack_arguments = [f"--burst-seconds={burst_s:g}"] + [
+    arguments = [*stack, f"--burst-seconds={burst_s:g}"] + [
         f"--provisioned={table}={units['read']}/{units['write']}"
         for table, units in provisioned.items()]
-    print(f"\n== {name}: {', '.join(stack_arguments)}", flush=True)
-    run_load(load, replay_dir, stack_arguments=stack_arguments)
+    print(f"\n== {name}: {' '.join(arguments)}", flush=True)
+    run_load(load, replay_dir, stack_arguments=arguments)
     operations = read_json_lines(replay_dir / OPERATIONS_LOG)
     throttled = Counter(table for op in operations if op.get("throttled") == "provisioned capacity"
                         for table in op["tables"])
@@ -62,12 +78,14 @@ def replay(run_dir: Path, load: LoadParameters, provisioned: dict, burst_s: floa
 def run(args) -> int:
     document = build(args.run_dir)  # sized for the run's own workload: the one replayed
     load = LoadParameters.from_summary(document["run"]["load"])
-    recommended = capacities(document["recommendation"], 1.0)
+    stack = replayed_stack(document["run"]["stack"])
     results = {
         "burst_seconds": args.burst_seconds,
-        "at_recommendation": replay(args.run_dir, load, recommended, args.burst_seconds,
-                                    "verify-recommended"),
-        "at_half": replay(args.run_dir, load, capacities(document["recommendation"], 0.5),
+        "stack": stack,
+        "at_recommendation": replay(args.run_dir, load, stack,
+                                    capacities(document["recommendation"], 1.0),
+                                    args.burst_seconds, "verify-recommended"),
+        "at_half": replay(args.run_dir, load, stack, capacities(document["recommendation"], 0.5),
                           args.burst_seconds, "verify-half"),
     }
     (args.run_dir / "verify.json").write_text(json.dumps(results, indent=2) + "\n")

@@ -44,6 +44,7 @@ class StackFile:
     aws_latency: str | None = None  # local stacks: the date of the AWS latency model, if on
     lambda_endpoint: str | None = None  # local stacks: the Lambda Invoke API
     authorizer: str | None = None  # the authorizer on $connect, by its routes-file name
+    fanout: str | None = None  # FANOUT_STRATEGY set for every function; None: the routes file's
     extra: dict = field(default_factory=dict)
 
     @property

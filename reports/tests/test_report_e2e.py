@@ -15,7 +15,7 @@ from reports.snapshot import find_browser, snapshot
 pytestmark = pytest.mark.alone
 
 LOAD = ["--steps", "5,10", "--step-hold", "8", "--messages-per-minute", "60",
-        "--heartbeat-s", "5"]
+        "--heartbeat-s", "5", "--fanout", "threads"]  # the default, named: replays name it too
 
 
 def chat_harness(*arguments: str, timeout: float = 300) -> subprocess.CompletedProcess:
@@ -91,3 +91,9 @@ def test_verify_holds_at_the_recommendation_and_throttles_at_half(run_dir):
     assert verdict["at_recommendation"]["throttled_total"] == 0
     assert verdict["at_half"]["throttled_total"] > 0
     assert "At the recommendation: 0 throttled requests (holds)" in result.stdout
+    run_stack = json.loads((run_dir / "summary.json").read_text())["stack"]
+    assert run_stack["fanout"] == "threads"
+    for replay in ("verify-recommended", "verify-half"):
+        replay_stack = json.loads((run_dir / replay / "summary.json").read_text())["stack"]
+        for key in ("dynamodb_backend", "fanout", "aws_latency", "authorizer"):
+            assert replay_stack[key] == run_stack[key], (replay, key)

@@ -14,6 +14,7 @@ import tempfile
 import threading
 from pathlib import Path
 
+from system.fanout_strategies import FANOUT_STRATEGIES
 from system.local.processes import die_with_parent
 from system.stackfile import StackFile
 
@@ -21,6 +22,33 @@ from system.stackfile import StackFile
 READY_LINE = "Ready. Press Ctrl-C to stop."
 START_TIMEOUT_S = 120
 STOP_TIMEOUT_S = 30
+
+
+def add_stack_arguments(parser, **parser_options) -> None:
+    """The options of a local stack the harness starts (for a load run, its replays, the web
+    UI's session), defined once; ``parser_options`` go to each (Locust's
+    ``include_in_web_ui``)."""
+    parser.add_argument("--dynamodb", default="dynalite", metavar="dynalite|moto|URL",
+                        help="the DynamoDB of the local stack started for the run "
+                             "(default %(default)s)", **parser_options)
+    parser.add_argument("--fanout", choices=FANOUT_STRATEGIES, metavar="STRATEGY",
+                        help="the local stack's fan-out strategy: sequential, threads or "
+                             "batched (default: the routes file's, else threads)",
+                        **parser_options)
+    parser.add_argument("--aws-latency", action="store_true",
+                        help="run the local stack with the AWS latency model, so the report "
+                             "predicts AWS's fan-out times", **parser_options)
+    parser.add_argument("--authorizer", metavar="NAME",
+                        help="the local stack's $connect authorizer (the chat's: jwt, with "
+                             "JWT_SECRET in the environment; each user then connects with a "
+                             "token of its own)", **parser_options)
+
+
+def stack_arguments(args) -> list[str]:
+    """``python -m system.local``'s arguments for the options ``add_stack_arguments`` added."""
+    return ["--dynamodb", args.dynamodb, *(["--fanout", args.fanout] if args.fanout else []),
+            *(["--aws-latency"] if args.aws_latency else []),
+            *(["--authorizer", args.authorizer] if args.authorizer else [])]
 
 
 class StackStartError(RuntimeError):

@@ -249,6 +249,7 @@ class LocalStack:
             aws_latency=o.aws_latency.date if o.aws_latency else None,
             lambda_endpoint=stack_environment["AWS_ENDPOINT_URL_LAMBDA"],
             authorizer=self.routes.authorizer.name if self.routes.authorizer else None,
+            fanout=o.fanout,
         )
         self.file.write(o.stack_path)
 
