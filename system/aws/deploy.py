@@ -31,7 +31,7 @@ from pathlib import Path
 
 from system.apigateway_quotas import INTEGRATION_TIMEOUT_SECONDS
 from system.aws.errors import AwsError, CallRecorder, aws_errors_in_one_line
-from system.aws.package import FunctionPackage, package_function
+from system.aws.package import RUNTIME, FunctionPackage, package_function
 from system.aws.stage import LAMBDA_TRUST_POLICY, ROLE_PATH, TAG_KEY, Stage
 from system.provision import Capacity, enable_ttl, table_definition
 from system.routes import (
@@ -45,8 +45,6 @@ from system.routes import (
 )
 from system.stackfile import StackFile
 
-# A current Python runtime: https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtimes.html
-RUNTIME = "python3.13"
 ROLE_POLICY_NAME = "chat-harness"
 PERMISSION_STATEMENT_ID = "chat-harness-apigateway"
 AUTHORIZER_PERMISSION_STATEMENT_ID = "chat-harness-authorizer"
