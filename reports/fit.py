@@ -58,7 +58,8 @@ def refusal(points: int, x_range: list[float] | None, fit: dict | None) -> str |
         return (f"the points cover {low:,.0f} to {high:,.0f} only (the largest must be at "
                 f"least {MIN_RANGE_RATIO:g}× the smallest)")
     if not fit["r2"] >= MIN_R2:
-        return (f"R² {fit['r2']:.2f} is below {MIN_R2:g}: the line explains too little of the "
+        shown = math.floor(fit["r2"] * 1000) / 1000  # rounded down: 0.4996 is not "0.500"
+        return (f"R² {shown:.3f} is below {MIN_R2:g}: the line explains too little of the "
                 f"variation")
     if not fit["slope_se"] <= MAX_SLOPE_RELATIVE_SE * abs(fit["slope"]):
         return (f"the slope {fit['slope']:.3g} ± {fit['slope_se']:.2g} (standard error) is "

@@ -49,7 +49,7 @@ def test_a_fit_is_refused_with_too_few_points_too_narrow_a_range_a_poor_r2_or_a_
     assert refusal(5, [40, 50], linear_fit(*zip(*narrow))).startswith(
         "the points cover 40 to 50 only (the largest must be at least 2× the smallest)")
     noisy = linear_fit([10, 20, 30, 40, 50], [50, 10, 60, 5, 40])
-    assert refusal(5, [10, 50], noisy).startswith(f"R² {noisy['r2']:.2f} is below 0.5")
+    assert refusal(5, [10, 50], noisy).startswith(f"R² {noisy['r2']:.3f} is below 0.5")
     # R² 0.6 from 6 scattered points: a slope known only to about ±40 %
     loose = linear_fit([10, 10, 30, 30, 50, 50], [100, 600, 400, 1300, 900, 1600])
     assert loose["r2"] > 0.5
@@ -93,7 +93,7 @@ def test_a_flat_noisy_run_is_not_extrapolated_and_says_why():
     section = analysed(a_local_run(flat_lines(), HEARTBEATS)).fanout
     last = section["last_recipient"]
     assert last["fit"]["r2"] < 0.8
-    assert last["refused"] == (f"R² {last['fit']['r2']:.2f} is below 0.5: the line explains "
+    assert last["refused"] == (f"R² {last['fit']['r2']:.3f} is below 0.5: the line explains "
                                f"too little of the variation")
     assert last["predicted_ms"] is None and last["reaches_timeout_at"] is None
     assert section["break_point"] == {
@@ -308,3 +308,8 @@ def test_the_delivery_ratio_axis_clears_the_plot_beside_it():
     _, right, ratio = figure.axes  # the twin axis comes last
     assert ratio.get_ylabel() == "delivery ratio"
     assert not ratio.get_tightbbox(renderer).overlaps(right.get_tightbbox(renderer))
+
+
+def test_an_r2_just_below_the_bar_does_not_read_as_reaching_it():
+    assert refusal(5, [10, 50], {"r2": 0.4996, "slope": 1.0, "slope_se": 0.0}).startswith(
+        "R² 0.499 is below 0.5")
