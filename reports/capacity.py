@@ -264,11 +264,13 @@ class Analysis:
                 "read_units_error": distribution(errors)}
 
     def route_costs(self) -> dict:
-        """Per route and table: units per invocation apart from the Scan, and Scans per
-        invocation; the Scan itself is priced from the fit at the target's N."""
+        """Per route and table: units per invocation apart from the Scan, Scans per
+        invocation, and the bytes of billed storage an invocation adds (its writes' net);
+        the Scan itself is priced from the fit at the target's N."""
         active = self.run.tables["active_connections"]
         per_route: dict = defaultdict(lambda: {"invocations": set(), "scans": 0,
-                                               "units": defaultdict(lambda: [0.0, 0.0])})
+                                               "units": defaultdict(lambda: [0.0, 0.0]),
+                                               "stored": defaultdict(float)})
         for op in self.served():
             if not op.get("invocation") or op["route"] not in CHAT_ROUTES:
                 continue
@@ -280,13 +282,17 @@ class Analysis:
             for table, units in self.charged(op).items():
                 entry["units"][table][0] += units["read"]
                 entry["units"][table][1] += units["write"]
+            if op.get("stored_bytes") is not None:
+                entry["stored"][op["tables"][0]] += op["stored_bytes"]
         result = {}
         for route, entry in per_route.items():
             n = len(entry["invocations"])
             result[route] = {"invocations": n, "scans_per_invocation": entry["scans"] / n,
                              "units_per_invocation": {
                                  table: {"read": r / n, "write": w / n}
-                                 for table, (r, w) in entry["units"].items()}}
+                                 for table, (r, w) in entry["units"].items()},
+                             "stored_bytes_per_invocation": {
+                                 table: stored / n for table, stored in entry["stored"].items()}}
         return result
 
     def rates(self, users: float) -> dict[str, float]:
@@ -336,7 +342,20 @@ class Analysis:
             tables[table] = entry
         return {"peak_factor": factor, "sized_from_own_peaks": own_run, "tables": tables}
 
-    def costs(self, recommendation: dict) -> dict:
+    def storage(self, route_costs: dict) -> dict | None:
+        """How the tables' billed storage grows at the target: each route's rate times what
+        an invocation of it adds; None where the run did not measure it (no operations
+        log, or one from before stored bytes were logged)."""
+        if not any(op.get("stored_bytes") is not None for op in self.run.operations):
+            return None
+        rates = self.rates(self.target.users)
+        return pricing.dynamodb_storage_growth(self.prices, {
+            table: sum(rate * route_costs.get(route, {}).get(
+                "stored_bytes_per_invocation", {}).get(table, 0.0)
+                for route, rate in rates.items())
+            for table in self.roles})
+
+    def costs(self, recommendation: dict, route_costs: dict) -> dict:
         t, p = self.target, self.prices
         tables = recommendation["tables"]
         mean_r = sum(e["read"]["mean_per_s"] for e in tables.values())
@@ -364,6 +383,7 @@ class Analysis:
                        for e in tables.values()),
                 sum(max(1, e["write"]["mean_per_s"] / t.target_utilisation)
                     for e in tables.values())),
+            "dynamodb_storage": self.storage(route_costs),
             "lambda": {name: {"per_s": rate, "duration_ms": ms,
                               "monthly": pricing.lambda_monthly(p, rate, ms)}
                        for name, (rate, ms) in invocations.items()},
@@ -696,7 +716,7 @@ class Analysis:
                         "projection": self.projection(route_costs, scaling)},
             "fanout": self.fanout,
             "recommendation": recommendation,
-            "costs": self.costs(recommendation),
+            "costs": self.costs(recommendation, route_costs),
             "run_usage": self.run_usage(),
             "break_points": self.break_points(route_costs, scaling),
             "by_users": [{"users": s["users"], "delivery_ratio": s["delivery_ratio"],

@@ -23,6 +23,8 @@ HOURS_PER_MONTH = 730
 SECONDS_PER_MONTH = HOURS_PER_MONTH * 3600
 MINUTES_PER_MONTH = HOURS_PER_MONTH * 60
 PRICES_FILE = Path(__file__).with_name("prices.toml")
+BYTES_PER_GB = 1024**3  # as Lambda's GB-seconds count memory (MB / 1024)
+STORAGE_HORIZON_MONTHS = 12
 
 # PriceTable field -> (section, key) in prices.toml.
 _TOML_KEYS = {
@@ -138,6 +140,23 @@ def dynamodb_provisioned_monthly(prices: PriceTable, rcu: float, wcu: float) -> 
     not (https://aws.amazon.com/dynamodb/pricing/provisioned/)."""
     return HOURS_PER_MONTH * (rcu * prices.dynamodb_usd_per_rcu_hour
                               + wcu * prices.dynamodb_usd_per_wcu_hour)
+
+
+def dynamodb_storage_growth(prices: PriceTable, bytes_per_s: dict[str, float],
+                            months: int = STORAGE_HORIZON_MONTHS) -> dict:
+    """Storage is billed per GB-month held (https://aws.amazon.com/dynamodb/pricing/): a
+    table that keeps what it is given (the chat's histories) gains the same GB every month,
+    and its bill grows by their price every month. Per table, the GB it gains a month (one
+    that frees what it takes, such as ActiveConnections, gains none: its size follows the
+    connections open, not time); the bill in the ``months``-th month, holding that many
+    months' gain."""
+    gb_per_month = {table: max(0.0, rate) * SECONDS_PER_MONTH / BYTES_PER_GB
+                    for table, rate in bytes_per_s.items()}
+    gained = sum(gb_per_month.values())
+    return {"gb_per_month": gb_per_month,
+            "usd_added_per_month": gained * prices.dynamodb_storage_usd_per_gb_month,
+            "months": months, "gb_after": gained * months,
+            "monthly_after": gained * months * prices.dynamodb_storage_usd_per_gb_month}
 
 
 def lambda_monthly(prices: PriceTable, invocations_per_s: float, mean_duration_ms: float,

@@ -43,6 +43,7 @@ from decimal import Decimal
 KB = 1024
 READ_UNIT_BYTES = 4 * KB
 WRITE_UNIT_BYTES = 1 * KB
+STORAGE_OVERHEAD_BYTES = 100  # per item, billed as storage (stored_bytes)
 # Read capacity units per 4 KB unit of a read ("DynamoDB read and write operations").
 READ_UNITS_PER_4KB = {"eventual": 0.5, "strong": 1.0, "transactional": 2.0}
 CONDITIONAL_CHECK_FAILED = "ConditionalCheckFailedException"
@@ -117,6 +118,13 @@ def _value_size(value: dict) -> int:
 def item_size(item: dict) -> int:
     """Bytes of a DynamoDB JSON item: the sum of its attribute names' UTF-8 bytes and values."""
     return sum(_utf8(name) + _value_size(value) for name, value in item.items())
+
+
+def stored_bytes(item: dict | None) -> int:
+    """What an item takes of its table's billed storage: its size and the 100 bytes of
+    overhead "every item in DynamoDB requires ... for indexing" (item sizes and formats,
+    CapacityUnitCalculations.html); none for no item."""
+    return 0 if item is None else item_size(item) + STORAGE_OVERHEAD_BYTES
 
 
 def read_units(size_bytes: int, consistency: str = "eventual") -> float:

@@ -164,9 +164,11 @@ TABLES = {"active_connections": "ActiveConnections", "session_history": "Session
           "message_history": "MessageHistory"}
 
 
-def a_local_run(metrics=(), invocations=(), *, users=50, aws_latency=None, directory=None):
-    """A local run's RunData with these EMF lines and invocations and nothing else measured:
-    two steps up to ``users``, 6 messages per user per minute, heartbeats every 30 s."""
+def a_local_run(metrics=(), invocations=(), *, users=50, aws_latency=None, directory=None,
+                operations=()):
+    """A local run's RunData with these EMF lines, invocations and DynamoDB operations and
+    nothing else measured: two steps up to ``users``, 6 messages per user per minute,
+    heartbeats every 30 s."""
     from reports.run_data import RunData
 
     figures = {"count": 10, "p50": 20.0, "p95": 40.0, "p99": 45.0, "max": 50.0}
@@ -183,8 +185,8 @@ def a_local_run(metrics=(), invocations=(), *, users=50, aws_latency=None, direc
                "stack": {"kind": "local", "region": "us-east-1", "tables": TABLES,
                          "dynamodb_backend": "dynalite", "capacity_fidelity": "size-based",
                          "aws_latency": aws_latency}}
-    return RunData(directory or Path("runs/synthetic"), summary, [], list(metrics),
-                   list(invocations), {"chat": 100, "heartbeat": 100})
+    return RunData(directory or Path("runs/synthetic"), summary, list(operations),
+                   list(metrics), list(invocations), {"chat": 100, "heartbeat": 100})
 
 
 def broadcast_line(recipients, ms, *, route="sendmessage", strategy="threads", request_id=None,

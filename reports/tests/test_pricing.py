@@ -9,10 +9,12 @@ import pytest
 
 from reports.pricing import (
     PRICES_FILE,
+    SECONDS_PER_MONTH,
     PriceTable,
     apigateway_websocket_monthly,
     dynamodb_on_demand_monthly,
     dynamodb_provisioned_monthly,
+    dynamodb_storage_growth,
     lambda_monthly,
     websocket_metered_messages,
 )
@@ -59,6 +61,18 @@ def test_on_demand_bills_request_units_per_million():
     assert dynamodb_on_demand_monthly(ROUND_PRICES, 0, 1) == pytest.approx(2.628 * 0.625)
     # 4 RRU/s + 2 WRU/s: 2.628 x (4 x 0.125 + 2 x 0.625) = 2.628 x 1.75 = 4.599
     assert dynamodb_on_demand_monthly(ROUND_PRICES, 4, 2) == pytest.approx(4.599)
+
+
+def test_storage_gained_every_month_adds_its_price_to_every_month_after():
+    # 1 GiB held is 0.25 a month; a table that gains 1 GiB a month costs 12 x 0.25 in its
+    # 12th month. One that frees what it takes (negative net) gains nothing.
+    gib_per_month_in_bytes_per_s = 1024**3 / SECONDS_PER_MONTH
+    growth = dynamodb_storage_growth(ROUND_PRICES, {
+        "MessageHistory": gib_per_month_in_bytes_per_s, "ActiveConnections": -5.0})
+    assert growth["gb_per_month"] == pytest.approx({"MessageHistory": 1, "ActiveConnections": 0})
+    assert growth["usd_added_per_month"] == pytest.approx(0.25)
+    assert (growth["months"], growth["gb_after"]) == (12, pytest.approx(12))
+    assert growth["monthly_after"] == pytest.approx(3.0)
 
 
 def test_lambda_bills_requests_and_gb_seconds_rounded_up_to_the_millisecond():

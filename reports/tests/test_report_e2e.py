@@ -1,19 +1,28 @@
-"""A real load run on the local stack, its capacity report, and the verify replays."""
+"""A real load run on the local stack, its capacity report, and the verify replays.
+
+``UPDATE_SCREENSHOTS=1`` also writes the top of the report to docs/report.png (the README
+shows it).
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from matplotlib import image
 
+from reports.run_data import read_json_lines
 from reports.snapshot import find_browser, snapshot
 
 # Timing under load: run apart from the parallel tests (tox: -m alone).
 pytestmark = pytest.mark.alone
 
+SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "report.png"
+SCREENSHOT_ROWS = 1300
 LOAD = ["--steps", "5,10", "--step-hold", "8", "--messages-per-minute", "60",
         "--heartbeat-s", "5", "--fanout", "threads"]  # the default, named: replays name it too
 
@@ -60,6 +69,22 @@ def test_the_report_agrees_with_the_run_summary(run_dir):
     assert document["throttled"] == 0
 
 
+def test_storage_grows_by_each_stored_message_and_session(run_dir):
+    """Each chat message keeps its MessageHistory item and its 100 bytes of overhead;
+    ActiveConnections frees what it takes, so it gains next to nothing."""
+    document = json.loads((run_dir / "capacity.json").read_text())
+    tables = document["tables"]
+    operations = read_json_lines(run_dir / "dynamodb.jsonl")
+    stored = [op["bytes"] + 100 for op in operations
+              if op["op"] == "PutItem" and op["tables"] == [tables["message_history"]]]
+    per_message = document["scaling"]["route_costs"]["sendmessage"]["stored_bytes_per_invocation"]
+    assert per_message[tables["message_history"]] == pytest.approx(sum(stored) / len(stored))
+    gained = document["costs"]["dynamodb_storage"]["gb_per_month"]
+    assert gained[tables["message_history"]] > 0 and gained[tables["session_history"]] > 0
+    assert gained[tables["active_connections"]] < gained[tables["message_history"]] / 100
+    assert "DynamoDB storage in month 12" in (run_dir / "report.html").read_text()
+
+
 def test_dynalite_agrees_with_the_model_except_its_known_quirk(run_dir):
     """ASCII chat traffic: every figure dynalite reports follows DynamoDB's rules, except that
     it charges nothing for a Scan page that finds no item (the first $connect's)."""
@@ -82,6 +107,8 @@ def test_the_report_renders_in_headless_chromium(run_dir):
     pixels = image.imread(png)
     assert pixels.shape[1] == 1200
     assert pixels[:, :, :3].std() > 0.05  # text and plots, not a blank page
+    if os.environ.get("UPDATE_SCREENSHOTS"):  # its top: the recommendation, costs, limits
+        image.imsave(SCREENSHOT, pixels[:SCREENSHOT_ROWS])
 
 
 def test_verify_holds_at_the_recommendation_and_throttles_at_half(run_dir):

@@ -31,7 +31,13 @@ from pathlib import Path
 
 from aiohttp import ClientSession, web
 
-from system.dynamodb_capacity import READ_OPERATIONS, item_size, modelled_capacity
+from system.dynamodb_capacity import (
+    READ_OPERATIONS,
+    SINGLE_ITEM_WRITES,
+    item_size,
+    modelled_capacity,
+    stored_bytes,
+)
 from system.local.aws_latency import AWS_LATENCY_OFF, AwsLatency
 from system.local.capacity import CapacityGovernor
 from system.local.faults import Faults
@@ -48,7 +54,6 @@ _THROTTLED = {
                "Consider increasing your provisioning level with the UpdateTable API.",
 }
 _UNREADABLE = {"__type": "com.amazon.coral.service#SerializationException"}
-_SINGLE_ITEM_WRITES = {"PutItem", "UpdateItem", "DeleteItem"}
 # (known, item) for a call that needs no stored item looked up.
 _NOTHING_STORED: tuple[bool, dict | None] = (True, None)
 
@@ -85,6 +90,21 @@ def measured_capacity(operation: str, response: dict) -> dict[str, dict[str, flo
 def latency_kind(operation: str) -> str:
     """The AWS latency model's kind for a DynamoDB operation: a read or a write."""
     return "dynamodb_read" if operation in READ_OPERATIONS else "dynamodb_write"
+
+
+def stored_change(operation: str, document: dict, error: str | None,
+                  before: tuple[bool, dict | None], after: tuple[bool, dict | None]) -> int | None:
+    """Bytes a single-item write added to its table's billed storage (negative: freed; 0
+    for a write that failed); None for any other call, or where the item before or after
+    it is not known."""
+    (before_known, before_item), (after_known, after_item) = before, after
+    if operation not in SINGLE_ITEM_WRITES or not (before_known and after_known):
+        return None
+    if error is not None:
+        return 0
+    now = {"PutItem": document.get("Item"), "UpdateItem": after_item,
+           "DeleteItem": None}[operation]
+    return stored_bytes(now) - stored_bytes(before_item)
 
 
 def _json_error(document: dict) -> web.Response:
@@ -149,7 +169,7 @@ class DynamoDBProxy:
             return _json_error(_THROTTLED)
 
         before = (await self._stored_item(document, headers)
-                  if operation in _SINGLE_ITEM_WRITES else _NOTHING_STORED)
+                  if operation in SINGLE_ITEM_WRITES else _NOTHING_STORED)
         async with self._session.request(request.method, self.backend_url + request.path_qs,
                                          headers=headers, data=body) as answer:
             payload = await answer.read()
@@ -191,6 +211,7 @@ class DynamoDBProxy:
             "modelled": None if modelled is None else {
                 e.table: {"read": e.read, "write": e.write} for e in modelled},
             "items": len(sizes), "bytes": sum(sizes),
+            "stored_bytes": stored_change(operation, document, error, before, after),
         })
 
     async def _stored_item(self, document: dict, headers: dict) -> tuple[bool, dict | None]:

@@ -52,3 +52,43 @@ async def test_a_body_nested_too_deep_gets_400_serialization_exception(backend_a
     client = boto3.client("dynamodb", endpoint_url=proxy_url, region_name="us-east-1",
                           **CREDENTIALS)
     assert (await asyncio.to_thread(client.list_tables))["TableNames"] == []
+
+
+async def test_each_single_item_write_logs_the_storage_it_adds_or_frees(tmp_path):
+    """Billed storage is each item's size and 100 bytes: a put adds it, an update adds
+    what the item grew by, a delete frees it, a failed write changes nothing; the log
+    says so for each write, as the capacity report sums them."""
+    backend = DynamoDB("dynalite")
+    info = await backend.start()
+    log = tmp_path / OPERATIONS_LOG
+    proxy = DynamoDBProxy(info.endpoint_url, Faults(), operations_log=log,
+                          key_attributes={"Notes": "id"})
+    try:
+        client = boto3.client("dynamodb", endpoint_url=await proxy.start(),
+                              region_name="us-east-1", **CREDENTIALS)
+
+        def writes() -> None:
+            client.create_table(TableName="Notes", BillingMode="PAY_PER_REQUEST",
+                                KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+                                AttributeDefinitions=[{"AttributeName": "id",
+                                                       "AttributeType": "S"}])
+            key = {"id": {"S": "n1"}}  # 2 + 2 bytes
+            client.put_item(TableName="Notes", Item={**key, "text": {"S": "hello"}})  # +9
+            client.update_item(TableName="Notes", Key=key, UpdateExpression="SET more = :m",
+                               ExpressionAttributeValues={":m": {"S": "abc"}})  # +7
+            with pytest.raises(client.exceptions.ConditionalCheckFailedException):
+                client.put_item(TableName="Notes", Item={**key, "text": {"S": "x" * 50}},
+                                ConditionExpression="attribute_not_exists(id)")
+            client.put_item(TableName="Notes", Item={**key, "text": {"S": "hi"}})  # replaces
+            client.delete_item(TableName="Notes", Key=key)
+            client.get_item(TableName="Notes", Key=key)
+
+        await asyncio.to_thread(writes)
+    finally:
+        await proxy.stop()
+        await backend.stop()
+    logged = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [(entry["op"], entry["stored_bytes"]) for entry in logged
+            if entry["op"] != "CreateTable"] == [
+        ("PutItem", 4 + 9 + 100), ("UpdateItem", 7), ("PutItem", 0),
+        ("PutItem", (4 + 6) - (4 + 9 + 7)), ("DeleteItem", -(4 + 6 + 100)), ("GetItem", None)]
