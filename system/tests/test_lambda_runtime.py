@@ -266,3 +266,27 @@ def test_the_capped_log_keeps_whole_characters_and_says_what_it_dropped():
     split = CappedLog(limit=4)
     split.write("ab\u20ac")  # the euro sign does not fit whole
     assert split.getvalue().startswith("ab\n[log truncated: 1 more characters dropped")
+
+
+@pytest.mark.parametrize(("async_retries", "succeed_at", "attempts"), [
+    (2, None, 3),  # Lambda's default: the first attempt and two retries, then it gives up
+    (0, None, 1),  # the fan-out function's: never again
+    (2, 2, 2),     # a retry that succeeds is the last
+])
+async def test_a_failed_event_is_tried_again_as_its_retries_say(tmp_path, caplog, async_retries,
+                                                                succeed_at, attempts):
+    failing = spec("Failing", "runtime_probe.fails_until", async_retries=async_retries)
+    runtime = LambdaRuntime({"Failing": failing}, "eu-west-1", {}, concurrency=1,
+                            logs=FunctionLogs(tmp_path / "logs", tmp_path / "m.jsonl"),
+                            async_retry_delays_s=(0.01, 0.01))  # Lambda waits 1 and 2 minutes
+    event = {"attempts": str(tmp_path / "attempts"),
+             **({"succeed_at": succeed_at} if succeed_at else {})}
+    try:
+        await asyncio.wait_for(runtime.accept_event("Failing", event), HANG_GUARD_S)
+    finally:
+        await runtime.stop()
+    assert len((tmp_path / "attempts").read_text()) == attempts
+    failed = [r.getMessage() for r in caplog.records if "asynchronous invocation" in r.getMessage()]
+    assert [m.rsplit(", ", 1)[1] for m in failed] == [
+        f"attempt {n} of {async_retries + 1}" for n in range(1, attempts + 1)
+        if n != succeed_at]

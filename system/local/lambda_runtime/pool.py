@@ -60,7 +60,8 @@ LINE_LIMIT = 8 * 1024 * 1024
 # configured, a function is throttled where AWS would throttle it, with this many
 # invocations in flight (running here, or waiting for one of the few local environments).
 LAMBDA_CONCURRENT_EXECUTIONS = 1000
-# Lambda's waits before the retries of an asynchronous invocation whose function failed.
+# Lambda's waits before the retries of an asynchronous invocation whose function failed
+# ("Error handling and automatic retries": one minute, then two).
 ASYNC_RETRY_DELAYS_S = (60.0, 120.0)
 # Events accepted and not yet finished, per stack: past it the Invoke API answers 429.
 EVENT_QUEUE_LIMIT = 100_000
@@ -332,7 +333,8 @@ class LambdaRuntime:
 
     def __init__(self, specs: dict[str, FunctionSpec], region: str,
                  stack_environment: dict[str, str], concurrency: int, logs: FunctionLogs,
-                 queue_limit: int | None = None, latency: AwsLatency = AWS_LATENCY_OFF) -> None:
+                 queue_limit: int | None = None, latency: AwsLatency = AWS_LATENCY_OFF,
+                 async_retry_delays_s: tuple[float, ...] = ASYNC_RETRY_DELAYS_S) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, got {concurrency}")
         if queue_limit is None:
@@ -341,6 +343,7 @@ class LambdaRuntime:
             raise ValueError(f"queue limit must be 0 or more, got {queue_limit}")
         self.logs = logs
         self.latency = latency
+        self.async_retry_delays_s = async_retry_delays_s
         self._running: set[asyncio.Task] = set()
         self._events: set[asyncio.Task] = set()
         self.functions = {
@@ -373,22 +376,23 @@ class LambdaRuntime:
         task.add_done_callback(self._running.discard)
         return await asyncio.shield(task)
 
-    def accept_event(self, function: str, event: dict) -> bool:
-        """Queue an asynchronous invocation of ``function``; False when EVENT_QUEUE_LIMIT
-        events are unfinished already (the Invoke API then answers 429)."""
+    def accept_event(self, function: str, event: dict) -> asyncio.Task | None:
+        """Queue an asynchronous invocation of ``function``: the task that makes its
+        attempts, or None when EVENT_QUEUE_LIMIT events are unfinished already (the Invoke
+        API then answers 429)."""
         if len(self._events) >= EVENT_QUEUE_LIMIT:
             log.warning("%s: event refused, %d events unfinished", function, len(self._events))
-            return False
+            return None
         task = asyncio.create_task(self._run_event(function, event))
         self._events.add(task)
         task.add_done_callback(self._events.discard)
-        return True
+        return task
 
     async def _run_event(self, function: str, event: dict) -> None:
         retries = self.functions[function].spec.async_retries
         for attempt in range(retries + 1):
             if attempt:
-                await asyncio.sleep(ASYNC_RETRY_DELAYS_S[attempt - 1])
+                await asyncio.sleep(self.async_retry_delays_s[attempt - 1])
             await self.latency.wait("lambda_async_delay")
             outcome = await self.invoke(function, event, queued=True)
             if not outcome.failed:

@@ -72,3 +72,15 @@ def flood(event, context):
     for _ in range(10 * 1024):
         print(line)
     return "done"
+
+
+def fails_until(event, context):
+    """Count this attempt in the file ``attempts``; fail unless it is attempt ``succeed_at``
+    or later (never, without it)."""
+    attempts = Path(event["attempts"])
+    with attempts.open("a") as count:
+        count.write("x")
+    attempt = len(attempts.read_text())
+    if attempt < event.get("succeed_at", float("inf")):
+        raise RuntimeError(f"attempt {attempt} fails")
+    return {"attempt": attempt}
