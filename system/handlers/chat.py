@@ -27,7 +27,7 @@ import random
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -73,6 +73,9 @@ if PRESENCE_NOTICES not in PRESENCE_MODES:
 # coalesced: the joins and leaves not told yet, and when the last notice went out, kept in
 # one SessionHistory item under a key no connection id can have (ids never hold '#').
 PRESENCE_ITEM_KEY = {"connection_id": {"S": "#presence"}}
+# The fan-out function telling changes at a window's end stops this long before its
+# timeout would stop it.
+PRESENCE_FLUSH_MARGIN_S = 0.5
 # API Gateway's maximum connection duration is 2 hours: a row older than that
 # belongs to a connection whose $disconnect was lost, and TTL removes it.
 CONNECTION_TTL_SECONDS = MAX_DURATION_SECONDS + 300
@@ -131,11 +134,12 @@ dynamodb = boto3.client(
 capacity.attach(dynamodb)
 _fanout_pool = ThreadPoolExecutor(max_workers=FANOUT_CONCURRENCY, thread_name_prefix="fanout")
 _management_clients: dict[str, object] = {}
-# batched: the fan-out function is invoked asynchronously (InvocationType=Event); a call
-# that fails is retried by botocore (standard mode), as an accepted event is by Lambda.
+# The fan-out function is invoked asynchronously (InvocationType=Event): by a batched
+# broadcast, and by coalesced notices at a window's end. A call that fails is retried by
+# botocore (standard mode), as an accepted event is by Lambda.
 lambda_client = (boto3.client("lambda", config=Config(max_pool_connections=FANOUT_CONCURRENCY,
                                                       retries={"mode": "standard"}))
-                 if FANOUT_STRATEGY == "batched" else None)
+                 if FANOUT_STRATEGY == "batched" or PRESENCE_NOTICES == "coalesced" else None)
 
 
 def utc_now() -> str:
@@ -346,9 +350,8 @@ def presence_notice(event: dict, change: str, notice: dict) -> Fanout | None:
     """Tell the others that the event's connection ``change``d ("joined" or "left") by
     PRESENCE_NOTICES: ``notice`` now ("on"), nothing ("off"), or ("coalesced") note the
     change, and if no notice went out in the last PRESENCE_WINDOW_S, take every change
-    noted since (one conditional UpdateItem, atomically) and tell them all in one
-    ``presence_frame``. A change inside the window is told with the next notice, at the
-    next join or leave after the window."""
+    noted since and tell them all in one ``presence_frame``. A change inside the window
+    is told when the window ends, by the fan-out function (``flush_presence``)."""
     me = connection_id(event)
     if PRESENCE_NOTICES == "off":
         return None
@@ -358,20 +361,99 @@ def presence_notice(event: dict, change: str, notice: dict) -> Fanout | None:
                          UpdateExpression="ADD #change :me",
                          ExpressionAttributeNames={"#change": change},
                          ExpressionAttributeValues={":me": {"SS": [me]}})
+    taken = take_presence_changes()
+    if taken is None:
+        schedule_presence_flush(event)
+        return None
+    return broadcast(event, presence_frame(*taken), exclude=me)
+
+
+def take_presence_changes(*, flushing: bool = False) -> tuple[list[str], list[str]] | None:
+    """If no notice went out in the last PRESENCE_WINDOW_S: every change noted since,
+    taken and cleared in one conditional UpdateItem (atomically), as (joined, left);
+    else None. ``flushing``: the fan-out function's take, which also clears its mark."""
     now_ms = int(time.time() * 1000)
     try:
         noted = dynamodb.update_item(
             TableName=SESSION_HISTORY_TABLE, Key=PRESENCE_ITEM_KEY,
-            UpdateExpression="SET told_at_ms = :now REMOVE #joined, #left",
+            UpdateExpression="SET told_at_ms = :now REMOVE #joined, #left"
+                             + (", flush_pending" if flushing else ""),
             ConditionExpression="attribute_not_exists(told_at_ms) OR told_at_ms < :since",
             ExpressionAttributeNames={"#joined": "joined", "#left": "left"},
             ExpressionAttributeValues={":now": {"N": str(now_ms)},
                                        ":since": {"N": str(now_ms - PRESENCE_WINDOW_S * 1000)}},
             ReturnValues="ALL_OLD")["Attributes"]
     except dynamodb.exceptions.ConditionalCheckFailedException:
-        return None  # told within the window: the next notice tells this change
+        return None
     joined, left = (sorted(noted.get(key, {}).get("SS", [])) for key in ("joined", "left"))
-    return broadcast(event, presence_frame(joined, left), exclude=me)
+    return joined, left
+
+
+def schedule_presence_flush(event: dict) -> None:
+    """Have the fan-out function tell the changes noted inside the window when it ends
+    (Lambda has no timer): one invocation at a time, marked by the presence item's
+    ``flush_pending``. Without a fan-out function, the next notice tells them."""
+    if not FANOUT_FUNCTION:
+        return
+    try:
+        dynamodb.update_item(TableName=SESSION_HISTORY_TABLE, Key=PRESENCE_ITEM_KEY,
+                             UpdateExpression="SET flush_pending = :yes",
+                             ConditionExpression="attribute_not_exists(flush_pending)",
+                             ExpressionAttributeValues={":yes": {"BOOL": True}})
+    except dynamodb.exceptions.ConditionalCheckFailedException:
+        return  # one is on its way: it tells this change too
+    flush = {"presence_flush": True, "endpoint": management_endpoint(event),
+             "route": event["requestContext"]["routeKey"]}
+    try:
+        lambda_client.invoke(FunctionName=FANOUT_FUNCTION, InvocationType="Event",
+                             Payload=json.dumps(flush).encode())
+    except ClientError as error:
+        print(f"presence flush not scheduled: {error.response['Error'].get('Code')}")
+        clear_presence_flush()
+
+
+def clear_presence_flush(*, unless_pending: bool = False) -> bool:
+    """Remove the presence item's ``flush_pending`` (``unless_pending``: only if no change
+    is noted); False if a change was."""
+    condition = ({"ConditionExpression": "attribute_not_exists(joined) AND "
+                                         "attribute_not_exists(#left)",
+                  "ExpressionAttributeNames": {"#left": "left"}} if unless_pending else {})
+    try:
+        dynamodb.update_item(TableName=SESSION_HISTORY_TABLE, Key=PRESENCE_ITEM_KEY,
+                             UpdateExpression="REMOVE flush_pending", **condition)
+    except dynamodb.exceptions.ConditionalCheckFailedException:
+        return False
+    return True
+
+
+def flush_presence(flush: dict, seconds_left: Callable[[], float]) -> Fanout | None:
+    """The fan-out function's part of coalesced notices: wait until the window of the last
+    notice ends, then take the changes noted and tell them to everyone (the changed
+    connections too: nobody is excluded). If a notice went out meanwhile (taking what was
+    noted), wait for its window in turn; stop when nothing is left noted, or when the
+    window ends later than this invocation may last (``seconds_left()``: the next notice
+    then tells them)."""
+    while True:
+        item = dynamodb.get_item(TableName=SESSION_HISTORY_TABLE, Key=PRESENCE_ITEM_KEY,
+                                 ConsistentRead=True).get("Item", {})
+        if "joined" not in item and "left" not in item:
+            if clear_presence_flush(unless_pending=True):
+                return None
+            continue  # a change was noted meanwhile
+        told_at_s = int(item.get("told_at_ms", {"N": "0"})["N"]) / 1000
+        wait_s = told_at_s + PRESENCE_WINDOW_S - time.time()
+        if wait_s > seconds_left() - PRESENCE_FLUSH_MARGIN_S:
+            clear_presence_flush()
+            return None
+        time.sleep(max(0.0, wait_s))
+        taken = take_presence_changes(flushing=True)
+        if taken == ([], []):
+            return None
+        if taken is not None:
+            recipients = [row["connection_id"]["S"] for row in active_connections()]
+            fanout = Fanout(strategy="threads" if FANOUT_STRATEGY == "batched"
+                            else FANOUT_STRATEGY)
+            return deliver(flush["endpoint"], recipients, encode(presence_frame(*taken)), fanout)
 
 
 def reply(event: dict, payload: dict) -> None:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 from system.client.polling import eventually
@@ -123,20 +124,72 @@ async def test_a_batched_broadcast_reaches_each_recipient_once_through_its_batch
 
 
 def coalesced_routes(request) -> list[str]:
-    """The chat with coalesced presence notices, an hour's window."""
+    """The chat with coalesced presence notices, an hour's window, and no fan-out function
+    to tell a window's changes at its end."""
+    def edit(document: dict) -> None:
+        with_environment(PRESENCE_NOTICES="coalesced", PRESENCE_WINDOW_S="3600")(document)
+        for spec in document["functions"].values():
+            spec.pop("invokes", None)
     path = request.getfixturevalue("tmp_path_factory").mktemp("coalesced") / "routes.toml"
-    return ["--routes", str(write_routes_variant(path, with_environment(
-        PRESENCE_NOTICES="coalesced", PRESENCE_WINDOW_S="3600")))]
+    return ["--routes", str(write_routes_variant(path, edit))]
 
 
 coalesced_stack = stack_fixture(coalesced_routes, scope="module",
                                 doc="The chat telling joins and leaves at most once an hour.")
 
 
+def flushed_routes(request) -> list[str]:
+    """The chat with coalesced presence notices, a 5 s window, and a fan-out function that
+    may wait that long for a window's end."""
+    def edit(document: dict) -> None:
+        with_environment(PRESENCE_NOTICES="coalesced", PRESENCE_WINDOW_S="5")(document)
+        document["functions"]["FanoutHandler"]["timeout"] = 10
+    path = request.getfixturevalue("tmp_path_factory").mktemp("flushed") / "routes.toml"
+    return ["--routes", str(write_routes_variant(path, edit))]
+
+
+flushed_stack = stack_fixture(flushed_routes, scope="module",
+                              doc="The chat telling each window's joins and leaves at its end.")
+
+
+def presence_item(file) -> dict:
+    return file.dynamodb_client().get_item(
+        TableName=file.tables["session_history"], Key={"connection_id": {"S": "#presence"}},
+        ConsistentRead=True)["Item"]
+
+
+async def test_a_join_inside_the_window_is_told_at_its_end_with_no_event_after_it(
+        flushed_stack, clients):
+    """Lambda has no timer: the $connect that notes a change inside the window invokes the
+    fan-out function, which waits for the window's end and tells everyone, the joiner too
+    (a notice from $connect itself leaves its own connection out)."""
+    url, file = flushed_stack.file.websocket_url, flushed_stack.file
+    a = await clients(url)
+    file.dynamodb_client().update_item(  # a notice has just gone out: a window begins
+        TableName=file.tables["session_history"], Key={"connection_id": {"S": "#presence"}},
+        UpdateExpression="SET told_at_ms = :now",
+        ExpressionAttributeValues={":now": {"N": str(int(time.time() * 1000))}})
+    b = await clients(url)
+    b_id = await b.whoami()
+    for client in (a, b):
+        notice = await client.frame_where(lambda f: f.get("type") == "presence")
+        assert (notice["joined"], notice["left"]) == ([b_id], [])
+    item = presence_item(file)
+    assert "flush_pending" not in item and "joined" not in item  # taken, and none on its way
+
+    def flushes() -> list[dict]:  # the fan-out function's line, written as it returns
+        return metrics_lines(flushed_stack, lambda d: d.get("Route") == "$connect"
+                             and d.get("Recipients") == 2)
+
+    eventually(lambda: len(flushes()) == 1, "the fan-out function's metrics line")
+    assert flushes()[0]["Delivered"] == 2
+
+
 async def test_coalesced_notices_hold_the_joins_of_a_window_and_tell_them_at_once(
         coalesced_stack, clients):
     """The first join of a window is told at once (here, to no one); later ones wait in
-    the presence item; the first join after the window tells them all, itself included."""
+    the presence item (no fan-out function tells them at the window's end); the first
+    join after the window tells them all, itself included."""
     url, file = coalesced_stack.file.websocket_url, coalesced_stack.file
     a = await clients(url)
     b, c = await clients(url), await clients(url)
@@ -146,10 +199,7 @@ async def test_coalesced_notices_hold_the_joins_of_a_window_and_tell_them_at_onc
     # A connection's frames come in order: a notice of b's or c's join, sent before their
     # $connect returned, would be in a's inbox before the barrier.
     assert [json.loads(text)["type"] for text in a.inbox] == ["chat"]
-    presence = file.dynamodb_client().get_item(
-        TableName=file.tables["session_history"], Key={"connection_id": {"S": "#presence"}},
-        ConsistentRead=True)["Item"]
-    assert sorted(presence["joined"]["SS"]) == sorted([b_id, c_id])
+    assert sorted(presence_item(file)["joined"]["SS"]) == sorted([b_id, c_id])
 
     file.dynamodb_client().update_item(  # the window has passed
         TableName=file.tables["session_history"], Key={"connection_id": {"S": "#presence"}},
