@@ -427,8 +427,10 @@ class Analysis:
     def fanout_strategy(self) -> tuple[str, str]:
         return fanout.run_strategy(self.run.metrics)
 
-    def last_recipient_points(self, strategy: str) -> tuple[list[list[float]], int]:
-        return fanout.last_recipient_points(self.run.metrics, strategy)
+    def last_recipient_points(self, strategy: str) -> tuple[list[list[float]], str, int]:
+        points, incomplete = fanout.last_recipient_points(self.run.metrics, strategy)
+        return (*fanout.at_full_steps(points, [s["users"] for s in self.run.summary["steps"]]),
+                incomplete)
 
     def batch_points(self) -> list[list[float]]:
         return fanout.batch_points(self.run.metrics)
@@ -540,8 +542,9 @@ class Analysis:
         n = self.target.users
         strategy, strategy_source = self.fanout_strategy()
         timeout_ms = self.timeout_ms()
-        points, incomplete = self.last_recipient_points(strategy)
-        last = fanout.duration_fit(points, n, timeout_ms, self.NO_FANOUT_POINTS)
+        points, points_from, incomplete = self.last_recipient_points(strategy)
+        last = {**fanout.duration_fit(points, n, timeout_ms, self.NO_FANOUT_POINTS),
+                "points_from": points_from}
         size, size_source = self.batch_size()
         batches = (fanout.duration_fit(self.batch_points(), min(n, size), timeout_ms,
                                        self.NO_FANOUT_POINTS) if strategy == "batched" else None)
@@ -804,8 +807,8 @@ class CloudWatchAnalysis(Analysis):
             "not known: CloudWatch's metrics do not carry the FanoutStrategy property; taken "
             f"as {DEFAULT_FANOUT_STRATEGY}, the chat's default")
 
-    def last_recipient_points(self, strategy: str) -> tuple[list[list[float]], int]:
-        return [], 0
+    def last_recipient_points(self, strategy: str) -> tuple[list[list[float]], str, int]:
+        return [], "none", 0
 
     def batch_points(self) -> list[list[float]]:
         return []

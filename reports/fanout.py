@@ -108,6 +108,26 @@ def last_recipient_points(metrics: list[dict], strategy: str) -> tuple[list[list
             len(broadcasts) - len(complete))
 
 
+def at_full_steps(points: list[list[float]], step_users: list[int]) -> tuple[list[list[float]],
+                                                                           str]:
+    """The points of the broadcasts sent while a step held all its users (recipients: the
+    step's users), and which points those are. A broadcast sent while users came or went
+    ran beside their ``$connect`` and ``$disconnect`` (new environments' cold starts, the
+    join notices' posts) and scatters the fit: on 2 cores, an 8-recipient broadcast in a
+    ramp to 16 took twice as long as a 16-recipient one after it. Every point where the
+    full steps' points are too few, or span too narrow a range, for a fit (a plain ramp
+    has one step)."""
+    sizes = set(step_users)
+    full = [p for p in points if p[0] in sizes]
+    covered = [p[0] for p in full]
+    if len(full) >= fit.MIN_POINTS and max(covered) >= fit.MIN_RANGE_RATIO * max(
+            min(covered), 1):
+        return full, (f"the {len(full):,} broadcasts sent while a step held all its users, of "
+                      f"{len(points):,}")
+    return points, ("every broadcast: those sent while a step held all its users are too few, "
+                    "or span too narrow a range, to fit")
+
+
 def batch_points(metrics: list[dict]) -> list[list[float]]:
     """[recipients, ms of its posts] per batch invocation, whatever its broadcast's route."""
     return [[m["BatchRecipients"], m["BatchDuration"]] for m in batch_lines(metrics)

@@ -313,3 +313,14 @@ def test_the_delivery_ratio_axis_clears_the_plot_beside_it():
 def test_an_r2_just_below_the_bar_does_not_read_as_reaching_it():
     assert refusal(5, [10, 50], {"r2": 0.4996, "slope": 1.0, "slope_se": 0.0}).startswith(
         "R² 0.499 is below 0.5")
+
+
+def test_the_fit_takes_the_broadcasts_of_full_steps_where_they_can_be_fitted():
+    """Steps of 4 and 16 users: the broadcasts sent in the ramp between them (slowed by the
+    joins beside them) are left out; a plain ramp, one step, keeps every point."""
+    steady = [[4, 120.0 + i] for i in range(5)] + [[16, 430.0 + i] for i in range(5)]
+    ramp = [[8, 1100.0], [12, 900.0]]
+    assert fanout.at_full_steps(steady + ramp, [4, 16]) == (
+        steady, "the 10 broadcasts sent while a step held all its users, of 12")
+    points, points_from = fanout.at_full_steps(steady + ramp, [16])
+    assert points == steady + ramp and points_from.startswith("every broadcast")

@@ -13,7 +13,7 @@ from reports.tests.test_report_e2e import chat_harness
 pytestmark = pytest.mark.alone
 
 # From 4 to 16 users: a range of recipients wide enough for a fit to be judged good.
-LOAD = ["--steps", "4,16", "--step-hold", "8", "--messages-per-minute", "60",
+LOAD = ["--steps", "4,16", "--step-hold", "15", "--messages-per-minute", "60",
         "--heartbeat-s", "5"]
 
 
