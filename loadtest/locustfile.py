@@ -43,7 +43,7 @@ from system.local.launcher import (
     LocalStackProcess,
     StackStartError,
     add_stack_arguments,
-    stack_arguments,
+    stack_arguments_from,
 )
 from system.stackfile import StackFile
 
@@ -153,7 +153,7 @@ class Session:
         if self.environment.host:
             return
         state_dir = Path(self.options.runs_dir) / f"stack-{time.strftime('%Y%m%d-%H%M%S')}"
-        self.stack = LocalStackProcess(stack_arguments(self.options), state_dir=state_dir)
+        self.stack = LocalStackProcess(stack_arguments_from(self.options), state_dir=state_dir)
         try:
             self.stack_file = self.stack.start()
         except StackStartError as error:

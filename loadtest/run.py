@@ -20,7 +20,7 @@ from pathlib import Path
 
 from loadtest.parameters import LoadParameters, token_secret
 from loadtest.run_directory import read_summary
-from system.local.launcher import LocalStackProcess, add_stack_arguments, stack_arguments
+from system.local.launcher import LocalStackProcess, add_stack_arguments, stack_arguments_from
 from system.local.processes import free_port
 from system.stackfile import StackFile
 
@@ -79,7 +79,7 @@ def local_stack_arguments(args) -> list[str]:
         raise ValueError("--fanout, --aws-latency and --authorizer set up the local stack a run "
                          "starts; a --target stack has its own (chat-harness deploy --fanout "
                          "...)")
-    return stack_arguments(args)
+    return stack_arguments_from(args)
 
 
 def new_run_dir() -> Path:

@@ -21,7 +21,7 @@ from loadtest.run import run as run_load
 from reports.report import build
 from reports.run_data import read_json_lines
 from system.local.lambda_runtime.logs import OPERATIONS_LOG
-from system.local.launcher import stack_arguments
+from system.local.launcher import stack_arguments_from
 
 HELP = ("replay a run with the tables provisioned at the report's recommendation, and at "
         "half of it; count throttled requests")
@@ -49,7 +49,7 @@ def replayed_stack(stack: dict) -> list[str]:
     AWS, or on a DynamoDB of its own, replays on dynalite), fan-out strategy and authorizer,
     and the AWS latency model where the run had it or ran on AWS."""
     backend = stack.get("dynamodb_backend")
-    return stack_arguments(Namespace(
+    return stack_arguments_from(Namespace(
         dynamodb=backend if backend in ("dynalite", "moto") else "dynalite",
         fanout=stack.get("fanout"), authorizer=stack.get("authorizer"),
         aws_latency=bool(stack.get("aws_latency")) or stack.get("kind") == "aws"))

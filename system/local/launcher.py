@@ -44,7 +44,7 @@ def add_stack_arguments(parser, **parser_options) -> None:
                              "token of its own)", **parser_options)
 
 
-def stack_arguments(args) -> list[str]:
+def stack_arguments_from(args) -> list[str]:
     """``python -m system.local``'s arguments for the options ``add_stack_arguments`` added."""
     return ["--dynamodb", args.dynamodb, *(["--fanout", args.fanout] if args.fanout else []),
             *(["--aws-latency"] if args.aws_latency else []),
