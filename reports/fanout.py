@@ -120,8 +120,7 @@ def at_full_steps(points: list[list[float]], step_users: list[int]) -> tuple[lis
     sizes = set(step_users)
     full = [p for p in points if p[0] in sizes]
     covered = [p[0] for p in full]
-    if len(full) >= fit.MIN_POINTS and max(covered) >= fit.MIN_RANGE_RATIO * max(
-            min(covered), 1):
+    if full and fit.too_few_or_too_narrow(len(full), [min(covered), max(covered)]) is None:
         return full, (f"the {len(full):,} broadcasts sent while a step held all its users, of "
                       f"{len(points):,}")
     return points, ("every broadcast: those sent while a step held all its users are too few, "

@@ -48,15 +48,24 @@ def linear_fit(xs, ys) -> dict | None:
             "x_range": [float(xs.min()), float(xs.max())]}
 
 
-def refusal(points: int, x_range: list[float] | None, fit: dict | None) -> str | None:
-    """Why a fit over ``points`` points covering ``x_range`` must not be extrapolated, in
-    one line; None when it may."""
+def too_few_or_too_narrow(points: int, x_range: list[float] | None) -> str | None:
+    """Why ``points`` points covering ``x_range`` cannot give a fit that may be
+    extrapolated, whatever their values, in one line; None when they can."""
     if points < MIN_POINTS:
         return f"only {points} points (at least {MIN_POINTS} needed)"
     low, high = x_range or (0.0, 0.0)
-    if fit is None or high < MIN_RANGE_RATIO * max(low, 1.0):
+    if high < MIN_RANGE_RATIO * max(low, 1.0):
         return (f"the points cover {low:,.0f} to {high:,.0f} only (the largest must be at "
                 f"least {MIN_RANGE_RATIO:g}× the smallest)")
+    return None
+
+
+def refusal(points: int, x_range: list[float] | None, fit: dict | None) -> str | None:
+    """Why a fit over ``points`` points covering ``x_range`` must not be extrapolated, in
+    one line; None when it may."""
+    coverage = too_few_or_too_narrow(points, x_range)
+    if coverage is not None or fit is None:
+        return coverage or "no line fits the points"
     if not fit["r2"] >= MIN_R2:
         shown = math.floor(fit["r2"] * 1000) / 1000  # rounded down: 0.4996 is not "0.500"
         return (f"R² {shown:.3f} is below {MIN_R2:g}: the line explains too little of the "
