@@ -447,13 +447,13 @@ def flush_presence(flush: dict, seconds_left: Callable[[], float]) -> Fanout | N
             return None
         time.sleep(max(0.0, wait_s))
         taken = take_presence_changes(flushing=True)
+        if taken is None:
+            continue  # a notice went out meanwhile: wait for its window
         if taken == ([], []):
             return None
-        if taken is not None:
-            recipients = [row["connection_id"]["S"] for row in active_connections()]
-            fanout = Fanout(strategy="threads" if FANOUT_STRATEGY == "batched"
-                            else FANOUT_STRATEGY)
-            return deliver(flush["endpoint"], recipients, encode(presence_frame(*taken)), fanout)
+        recipients = [row["connection_id"]["S"] for row in active_connections()]
+        fanout = Fanout(strategy="threads" if FANOUT_STRATEGY == "batched" else FANOUT_STRATEGY)
+        return deliver(flush["endpoint"], recipients, encode(presence_frame(*taken)), fanout)
 
 
 def reply(event: dict, payload: dict) -> None:
