@@ -98,7 +98,7 @@ async def _invoke(request: web.Request) -> web.Response:
     if invocation_type == "DryRun":
         return web.Response(status=204)
     if invocation_type == "Event":
-        if not runtime.accept_event(function, event):
+        if runtime.accept_event(function, event) is None:
             return _error(429, "TooManyRequestsException", "Rate Exceeded.")
         return web.Response(status=202)
     outcome = await runtime.invoke(function, event)
