@@ -3,13 +3,16 @@ and ``thorough`` (long runs): ``HYPOTHESIS_PROFILE=thorough tox``. No deadlines:
 these tests drive real servers, whose timing is not the property under test.
 
 Every suite also gets the local-stack fixtures' plugin (a failed test's report shows
-what the stacks it used printed last) and ``aws``, moto's AWS for deploy's tests."""
+what the stacks it used printed last), ``aws``, moto's AWS for deploy's tests, and
+``needs_tool``'s skips (a run that lacked Chromium or Node.js ends saying which tests it
+skipped and what to install)."""
 
 import os
 
 from hypothesis import HealthCheck, settings
 
-pytest_plugins = ["system.local.stack_fixtures", "system.tests.moto_aws"]
+pytest_plugins = ["system.local.stack_fixtures", "system.tests.moto_aws",
+                  "system.tests.machine_tools"]
 
 settings.register_profile(
     "ci", max_examples=10, stateful_step_count=12, deadline=None,

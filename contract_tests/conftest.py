@@ -22,8 +22,8 @@ from contract_tests.client import ChatClient
 from contract_tests.tables import RUN_ATTRIBUTE, Tables
 from system.client import WAIT_TIMEOUT_S
 from system.client.polling import eventually
-from system.fanout_strategies import FANOUT_STRATEGIES
-from system.local.stack_fixtures import stack_fixture
+from system.fanout_strategies import DEFAULT_FANOUT_STRATEGY, FANOUT_STRATEGIES
+from system.local.stack_fixtures import running_stack, stack_fixture
 from system.stackfile import StackFile, StackFileError
 
 # The --stack-file stack, read once per process (None: a local stack the session starts).
@@ -31,6 +31,7 @@ TARGET = pytest.StashKey[StackFile | None]()
 # The run's id, one for the whole run (xdist's workers are given the controller's).
 RUN_ID = pytest.StashKey[str]()
 HEAVY_WRITES = "heavy_writes"
+EVERY_FANOUT_STRATEGY = "every_fanout_strategy"
 
 
 def pytest_addoption(parser):
@@ -49,6 +50,10 @@ def pytest_configure(config):
     config.addinivalue_line(
         "markers", f"{HEAVY_WRITES}(rows, megabytes, table): the test writes this much into a "
                    f"table; on a stack that is not local it runs only with --allow-heavy-writes")
+    config.addinivalue_line(
+        "markers", f"{EVERY_FANOUT_STRATEGY}: on a local stack started for the run, the test "
+                   f"runs once on each fan-out strategy (except a {HEAVY_WRITES} test, and "
+                   f"unless --fanout or --routes names one set of handlers)")
     stack_file = config.getoption("--stack-file")
     try:
         config.stash[TARGET] = StackFile.read(stack_file) if stack_file else None
@@ -99,6 +104,20 @@ def pytest_runtest_setup(item):
                 f"--allow-heavy-writes runs it")
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A test marked every_fanout_strategy, on the stack the run starts, runs on each
+    strategy: the default's stack (``local_stack``), then one stack per other strategy."""
+    config = metafunc.config
+    if ("stack" not in metafunc.fixturenames
+            or metafunc.definition.get_closest_marker(EVERY_FANOUT_STRATEGY) is None
+            or metafunc.definition.get_closest_marker(HEAVY_WRITES) is not None
+            or any(config.getoption(o) for o in ("--stack-file", "--routes", "--fanout"))):
+        return
+    others = [strategy for strategy in FANOUT_STRATEGIES if strategy != DEFAULT_FANOUT_STRATEGY]
+    metafunc.parametrize("stack", [None, *others], indirect=True, scope="session",
+                         ids=lambda strategy: strategy or DEFAULT_FANOUT_STRATEGY)
+
+
 def local_stack_arguments(request: pytest.FixtureRequest) -> list[str]:
     routes, fanout = request.config.getoption("--routes"), request.config.getoption("--fanout")
     return [*(["--routes", str(routes)] if routes else []),
@@ -109,9 +128,15 @@ local_stack = stack_fixture(local_stack_arguments, doc="A local stack running th
 
 
 @pytest.fixture(scope="session")
-def stack(request) -> StackFile:
-    """The target: the ``--stack-file`` stack, or else a local stack started for the run."""
-    return request.config.stash[TARGET] or request.getfixturevalue("local_stack").file
+def stack(request) -> Iterator[StackFile]:
+    """The target: the ``--stack-file`` stack, or else a local stack started for the run;
+    for a test parametrized with another fan-out strategy, a local stack running it."""
+    strategy = getattr(request, "param", None)
+    if strategy is None:
+        yield request.config.stash[TARGET] or request.getfixturevalue("local_stack").file
+        return
+    with running_stack(["--fanout", strategy]) as process:
+        yield process.file
 
 
 @pytest.fixture(scope="session")

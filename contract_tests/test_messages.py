@@ -21,6 +21,9 @@ from system.handlers.frames import HEARTBEAT
 from system.local.stack_fixtures import stack_fixture
 from system.routes import with_route_response, write_routes_variant
 
+# The contracts a fan-out strategy can break: run on each strategy (contract_tests/conftest.py).
+pytestmark = pytest.mark.every_fanout_strategy
+
 REFUSAL_WAIT_S = 8
 
 

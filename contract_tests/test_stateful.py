@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
+import pytest
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     Bundle,
@@ -27,6 +28,9 @@ from hypothesis.stateful import (
 from contract_tests.client import ChatClient, Frame
 from contract_tests.strategies import chat_texts, garbage
 from system.handlers.frames import HEARTBEAT
+
+# The contracts a fan-out strategy can break: run on each strategy (contract_tests/conftest.py).
+pytestmark = pytest.mark.every_fanout_strategy
 
 MAX_OPEN = 4
 

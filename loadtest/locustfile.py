@@ -18,6 +18,7 @@ runs with a link to each report, served by the web UI.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import time
 import uuid
@@ -27,6 +28,7 @@ from pathlib import Path
 import flask
 import gevent
 import locust  # noqa: F401 - first, so gevent patches sockets before anything else runs
+import psutil
 from locust import events, stats
 from locust.runners import MasterRunner, WorkerRunner
 
@@ -157,6 +159,7 @@ class Session:
         try:
             self.stack_file = self.stack.start()
         except StackStartError as error:
+            stop_forked_workers()
             raise SystemExit(f"chat-harness: {error}") from None
         self.environment.host = self.stack_file.websocket_url
         log.info("started a local stack for the session: %s (state in %s)",
@@ -258,8 +261,7 @@ class Session:
                         len(run.snapshots), run.workers)
         stack = run.stack
         logs = run_directory.stack_logs(stack) if stack is not None else {}
-        for path in logs.values():
-            run_directory.wait_until_unchanged(path, sleep=gevent.sleep)
+        run_directory.wait_until_unchanged(logs.values(), sleep=gevent.sleep)
         run_dir = self.run_dir_for(run)
         run_dir.mkdir(parents=True, exist_ok=True)
         parts = list(run.snapshots.values())
@@ -448,6 +450,16 @@ def _add_web_ui(session: Session) -> None:
                 {**response.json, "extended_stats": [{"key": "fanout",
                                                       "data": session.tab_rows()}]}))
         return response
+
+
+def stop_forked_workers() -> None:
+    """The workers ``--processes`` forked from this master, told to quit (SIGTERM) when it
+    exits before any test: Locust's own exit hook takes a child still running for one that
+    has ended, so they would wait a minute for a master that is gone, holding the session's
+    output open. A process that forked no workers has no children here."""
+    for child in psutil.Process().children():
+        with contextlib.suppress(psutil.NoSuchProcess):
+            child.terminate()
 
 
 _session: Session | None = None

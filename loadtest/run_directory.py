@@ -59,16 +59,20 @@ def stack_logs(stack: StackFile) -> dict[str, Path]:
     return found
 
 
-def wait_until_unchanged(path: Path, quiet_s: float = LOGS_QUIET_S,
+def wait_until_unchanged(paths: Iterable[Path], quiet_s: float = LOGS_QUIET_S,
                          limit_s: float = LOGS_SETTLE_LIMIT_S,
                          sleep: Callable[[float], None] = time.sleep) -> None:
-    """Until ``path`` has not grown for ``quiet_s`` (the last $disconnects logged), at most
-    ``limit_s``. ``sleep`` is gevent's inside Locust."""
-    deadline, size, quiet_since = time.monotonic() + limit_s, -1, time.monotonic()
+    """Until none of ``paths`` has grown for ``quiet_s`` (the last $disconnects logged), at
+    most ``limit_s``: one quiet time for them all, as one stack writes them together.
+    ``sleep`` is gevent's inside Locust."""
+    paths = list(paths)
+    if not paths:
+        return
+    deadline, sizes, quiet_since = time.monotonic() + limit_s, None, time.monotonic()
     while time.monotonic() < deadline and time.monotonic() - quiet_since < quiet_s:
-        current = path.stat().st_size if path.exists() else 0
-        if current != size:
-            size, quiet_since = current, time.monotonic()
+        current = [path.stat().st_size if path.exists() else 0 for path in paths]
+        if current != sizes:
+            sizes, quiet_since = current, time.monotonic()
         sleep(0.2)
 
 

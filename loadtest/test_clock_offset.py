@@ -1,17 +1,15 @@
-"""Distributed runs whose workers' clocks disagree: Locust masters and workers on loopback,
-started one by one as the README's "Headless" section says (each worker with its own
-environment; the load test's own locustfile, as the capacity report is not under test),
-against one local stack. In one run a worker's clock is 250 ms ahead
-(``CHAT_HARNESS_CLOCK_SHIFT_S``): its offset must be estimated as such, and its
-per-recipient latencies, corrected onto the master's clock, must match those of a run
-whose clocks agree.
+"""A distributed run whose workers' clocks disagree: a Locust master and two workers on
+loopback, started one by one as the README's "Headless" section says (each worker with
+its own environment; the load test's own locustfile, as the capacity report is not under
+test), against a local stack. One worker's clock is SHIFT_S ahead
+(``CHAT_HARNESS_CLOCK_SHIFT_S``): its offset must be estimated as such, within the
+uncertainty the run states, and its times corrected onto the master's clock.
 
-The two runs go at the same time against the same stack, so that they share the
-machine's and the stack's conditions (one after the other, the second would meet a warm
-stack and whatever else the machine was doing then). Each has two steps of the same
-users: the first is the fresh stack's warm-up, its Lambda workers starting under the
-first messages (its p50s were 0.1 to 2.8 s, and apart by up to 550 ms); the second
-step's per-recipient p50s are the ones compared.
+What shows the correction, whatever the machine's speed: the messages the shifted worker's
+users send are stamped SHIFT_S late, so uncorrected, every copy the other worker's users
+receive within SHIFT_S (nearly all: latencies here are milliseconds) has a latency below
+zero: a quarter of all receipts. Corrected, the only ones are those whose true latency is
+under the offset estimate's error (a fraction of a millisecond).
 """
 
 from __future__ import annotations
@@ -33,17 +31,16 @@ from system.local.stack_fixtures import stack_fixture
 
 LOCUSTFILE = Path(__file__).resolve().parent / "locustfile.py"
 USERS = 10
-LOAD = ["--steps", f"{USERS},{USERS}", "--step-hold", "15", "--messages-per-minute", "30",
+# Chat stops settle_s (5 s) before the end, and SHIFT_S sooner on the worker ahead (its
+# clock says the end is nearer): a 10 s step leaves each of its users about 3 s of chat.
+LOAD = ["--steps", f"{USERS}", "--step-hold", "10", "--messages-per-minute", "60",
         "--heartbeat-s", "5"]
-SHIFT_S = 0.25
+SHIFT_S = 2.0
 RUN_TIMEOUT_S = 300
-# What the comparison allows besides the clock estimate's own uncertainty: how far apart
-# the second step's per-recipient p50s of two such runs came on this 2-core machine,
-# measured over 12 pairs on fresh stacks (6 with agreeing clocks, 6 like this test's):
-# median 11 ms, largest 42 ms; with a margin for a machine busier than then.
-RUN_TO_RUN_SPREAD_MS = 60.0
+# Below zero after correction: at most this share of the receipts (uncorrected: a quarter).
+BELOW_ZERO_AT_MOST = 0.05
 
-chat_stack = stack_fixture(scope="module", doc="The chat on dynalite, shared by both runs.")
+chat_stack = stack_fixture(scope="module", doc="The chat on dynalite, for the run.")
 
 
 @dataclass
@@ -96,11 +93,6 @@ class DistributedRun:
         return HdrHistogram.decode(histograms["fanout"])
 
 
-# It compares two runs' latencies: run by itself after the parallel run (tox), so that
-# other test processes do not widen their spread.
-pytestmark = pytest.mark.alone
-
-
 @pytest.fixture
 def start_run(chat_stack, tmp_path):
     """``start_run(name, clock_ahead)``: a distributed run against the chat stack, its
@@ -119,14 +111,13 @@ def start_run(chat_stack, tmp_path):
 
 
 def test_a_worker_whose_clock_is_ahead_is_corrected_onto_the_masters(start_run):
-    agreeing = start_run("agreeing", (0.0, 0.0))
-    skewed = start_run("skewed", (SHIFT_S, 0.0))
-    agreeing_summary, summary = agreeing.summary(), skewed.summary()
+    run = start_run("skewed", (SHIFT_S, 0.0))
+    summary = run.summary()
 
-    for run in (agreeing_summary, summary):
-        assert len(run["workers"]) == 2
-        assert run["delivery_ratio"] == 1
-    worker = {skewed.clock_ahead[w["process"]]: w for w in summary["workers"]}
+    assert len(summary["workers"]) == 2
+    assert summary["delivery_ratio"] == 1
+    worker = {run.clock_ahead[w["process"]]: w for w in summary["workers"]}
+    assert worker[SHIFT_S]["messages_sent"] > 0 and worker[0.0]["messages_sent"] > 0
     # NTP's sign: the master's clock reads the worker's plus the offset.
     assert abs(worker[SHIFT_S]["clock_offset_ms"] + SHIFT_S * 1000) \
         <= worker[SHIFT_S]["clock_uncertainty_ms"]
@@ -135,9 +126,7 @@ def test_a_worker_whose_clock_is_ahead_is_corrected_onto_the_masters(start_run):
     assert uncertainty == pytest.approx(worker[SHIFT_S]["clock_uncertainty_ms"]
                                         + worker[0.0]["clock_uncertainty_ms"], abs=0.002)
 
-    warm_p50_ms = [run["steps"][1]["fanout_ms"]["p50"] for run in (summary, agreeing_summary)]
-    assert abs(warm_p50_ms[0] - warm_p50_ms[1]) <= uncertainty + RUN_TO_RUN_SPREAD_MS
-    # The p50 alone would pass uncorrected too: the skew moves a quarter of the receipts
-    # 250 ms later and a quarter below zero. Those below zero show it (corrected, none).
-    assert skewed.per_recipient().get_count_at_value(0) \
-        <= agreeing.per_recipient().get_count_at_value(0)
+    per_recipient = run.per_recipient()  # a latency below zero is recorded as 0
+    below_zero = per_recipient.get_count_at_value(0)
+    assert below_zero <= BELOW_ZERO_AT_MOST * per_recipient.get_total_count(), \
+        f"{below_zero} of {per_recipient.get_total_count()} receipts before their send"

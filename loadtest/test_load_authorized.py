@@ -16,14 +16,18 @@ from system.local.processes import free_port
 LOCUSTFILE = Path(__file__).resolve().parents[1] / "chat_harness" / "locustfile.py"
 
 USERS = 3
+# Chat stops settle_s (5 s) before the end: a 6 s step leaves each user about a second of
+# chat at one message a second, all the assertions need (a token per user, messages sent).
+HOLD_S = 6
+MESSAGES_PER_MINUTE = 60
 
 
 def test_each_user_connects_with_a_token_of_its_own(tmp_path):
     environment = {**os.environ, "JWT_SECRET": uuid.uuid4().hex * 2}
     result = subprocess.run(
         [sys.executable, "-m", "chat_harness", "load", "--run-dir", str(tmp_path),
-         "--authorizer", "jwt", "--steps", str(USERS), "--step-hold", "8",
-         "--messages-per-minute", "30", "--heartbeat-s", "5", "--fail-if", "delivery_ratio<1"],
+         "--authorizer", "jwt", "--steps", str(USERS), "--step-hold", str(HOLD_S),
+         "--messages-per-minute", str(MESSAGES_PER_MINUTE), "--heartbeat-s", "5", "--fail-if", "delivery_ratio<1"],
         capture_output=True, text=True, timeout=300, check=False, env=environment)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     summary = json.loads((tmp_path / "summary.json").read_text())
@@ -48,7 +52,8 @@ def session(tmp_path: Path, environment: dict, *arguments: str) -> subprocess.Co
     """Locust with no stack file or host, as the web UI runs: the session starts its own
     stack (headless here, with a master and two workers)."""
     port = str(free_port())
-    load = LoadParameters(steps=(USERS,), step_hold_s=8, messages_per_minute=30, heartbeat_s=5)
+    load = LoadParameters(steps=(USERS,), step_hold_s=HOLD_S,
+                          messages_per_minute=MESSAGES_PER_MINUTE, heartbeat_s=5)
     return subprocess.run(
         [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless",
          "--runs-dir", str(tmp_path), "--run-dir", str(tmp_path / "run"),

@@ -31,6 +31,7 @@ from system.local.web_client import (
     file_name,
     web_file,
 )
+from system.tests.machine_tools import needs_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOT = ROOT / "docs" / "web-client.png"
@@ -38,8 +39,7 @@ START = datetime(2026, 11, 26, 10, 0, 0, tzinfo=UTC)  # the page's clock, where 
 MOCK_URL = "ws://chat.test/dev"  # no such host: page.route_web_socket answers for it
 JWT_SECRET = "web-client-test-secret-of-32-bytes+"
 
-needs_browser = pytest.mark.skipif(find_browser() is None,
-                                   reason="needs Chromium (apt-get install chromium)")
+needs_browser = needs_tool("chromium", find=find_browser)
 
 chat_stack = stack_fixture(scope="module", doc="The chat's own handlers, for the web client.")
 
@@ -100,8 +100,6 @@ def test_web_file_reads_only_the_folders_own_files(tmp_path):
 
 @pytest.fixture(scope="module")
 def browser():
-    if find_browser() is None:
-        pytest.skip("needs Chromium (apt-get install chromium)")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=find_browser(),
                                              args=["--no-sandbox"])

@@ -2,7 +2,8 @@
 
 Each variant patches one thing in the real handler modules (no copies of them),
 then exposes the route's ``lambda_handler``. ``mutation_check.py`` runs the
-contract suite against each and expects it to fail.
+contract suite against each and expects it to fail; ``__init__.py`` names the tests
+that catch each, and why.
 """
 
 import os

@@ -11,7 +11,8 @@ the stack's log usually says why a frame never came.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 
 import pytest
 
@@ -25,6 +26,23 @@ Arguments = Sequence[str] | Callable[[pytest.FixtureRequest], Sequence[str]]
 _running: list[LocalStackProcess] = []
 
 
+@contextmanager
+def running_stack(arguments: Sequence[str]) -> Iterator[LocalStackProcess]:
+    """A local stack with these command-line options for the ``with`` block (a fixture's
+    life); one that cannot start fails the test with all it printed, which says why."""
+    process = LocalStackProcess(list(arguments))
+    try:
+        process.start()
+    except StackStartError as error:
+        pytest.fail(f"{error}\n{error.output}", pytrace=False)
+    _running.append(process)
+    try:
+        yield process
+    finally:
+        _running.remove(process)
+        process.stop()
+
+
 def stack_fixture(arguments: Arguments = (), *, scope: str = "session", doc: str = ""):
     """A fixture that runs a local stack for its scope and yields its ``LocalStackProcess``.
 
@@ -33,18 +51,8 @@ def stack_fixture(arguments: Arguments = (), *, scope: str = "session", doc: str
     file the suite writes or is given).
     """
     def local_stack(request: pytest.FixtureRequest):
-        process = LocalStackProcess(list(arguments(request) if callable(arguments)
-                                         else arguments))
-        try:
-            process.start()
-        except StackStartError as error:  # the whole of what it printed says why
-            pytest.fail(f"{error}\n{error.output}", pytrace=False)
-        _running.append(process)
-        try:
+        with running_stack(arguments(request) if callable(arguments) else arguments) as process:
             yield process
-        finally:
-            _running.remove(process)
-            process.stop()
 
     local_stack.__doc__ = doc
     return pytest.fixture(scope=scope)(local_stack)

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from system.local.dynamodb import DYNALITE_VERSION, BackendError, DynamoDB, cache_dir
+from system.tests.machine_tools import needs_tool
 
 MACHINE_TOOLS = {tool: shutil.which(tool) for tool in ("node", "npm")}
 # What npm 11 printed when its registry refused the connection (stack lines trimmed).
@@ -118,7 +119,8 @@ async def test_node_that_cannot_run_a_cached_dynalite(bin_dir):
     assert "exited before listening: SyntaxError: Unexpected token" in message
 
 
-@pytest.mark.skipif(None in MACHINE_TOOLS.values(), reason="needs the machine's node and npm")
+@needs_tool("node")
+@needs_tool("npm")
 async def test_real_npm_with_no_registry(bin_dir, tmp_path, monkeypatch):
     for tool, path in MACHINE_TOOLS.items():
         (bin_dir / tool).symlink_to(path)
