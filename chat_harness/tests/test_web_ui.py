@@ -40,10 +40,14 @@ def web_ui(tmp_path_factory):
     """``chat-harness ui`` on a free port, with its runs in a temporary folder."""
     runs = tmp_path_factory.mktemp("runs")
     port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "chat_harness", "ui", "--web-port", str(port),
-         "--runs-dir", str(runs)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True)
+    # Its output into a file: a pipe nobody reads fills up and stops the UI at its next log
+    # line (once, at its Ctrl-C, for longer than the test waited).
+    output = runs.parent / "ui-output.log"
+    with output.open("w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "chat_harness", "ui", "--web-port", str(port),
+             "--runs-dir", str(runs)],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}/"
     deadline = time.monotonic() + UI_START_TIMEOUT_S
     while True:  # Locust serves the page once its init (the local stack) is done
@@ -53,7 +57,8 @@ def web_ui(tmp_path_factory):
         except OSError:
             if process.poll() is not None or time.monotonic() > deadline:
                 process.kill()
-                raise AssertionError(f"the web UI did not start:\n{process.stdout.read()}")
+                process.wait()
+                raise AssertionError(f"the web UI did not start:\n{output.read_text()}")
             time.sleep(0.5)
     yield url, runs
     process.send_signal(signal.SIGINT)
@@ -62,7 +67,8 @@ def web_ui(tmp_path_factory):
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
-        raise
+        raise AssertionError(f"the web UI did not quit on Ctrl-C within 60 s; its output "
+                             f"ends:\n{output.read_text()[-4000:]}") from None
 
 
 @pytest.fixture(scope="module")
