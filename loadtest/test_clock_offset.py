@@ -32,8 +32,8 @@ from system.local.stack_fixtures import stack_fixture
 LOCUSTFILE = Path(__file__).resolve().parent / "locustfile.py"
 USERS = 10
 # Chat stops settle_s (5 s) before the end, and SHIFT_S sooner on the worker ahead (its
-# clock says the end is nearer): a 10 s step leaves each of its users about 3 s of chat.
-LOAD = ["--steps", f"{USERS}", "--step-hold", "10", "--messages-per-minute", "60",
+# clock says the end is nearer): a 12 s step leaves each of its users about 5 s of chat.
+LOAD = ["--steps", f"{USERS}", "--step-hold", "12", "--messages-per-minute", "60",
         "--heartbeat-s", "5"]
 SHIFT_S = 2.0
 RUN_TIMEOUT_S = 300

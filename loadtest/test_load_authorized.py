@@ -16,9 +16,9 @@ from system.local.processes import free_port
 LOCUSTFILE = Path(__file__).resolve().parents[1] / "chat_harness" / "locustfile.py"
 
 USERS = 3
-# Chat stops settle_s (5 s) before the end: a 6 s step leaves each user about a second of
-# chat at one message a second, all the assertions need (a token per user, messages sent).
-HOLD_S = 6
+# Chat stops settle_s (5 s) before the end: an 8 s step leaves each user 3 s of chat at
+# one message a second, a first message from each even if connecting took 2 s.
+HOLD_S = 8
 MESSAGES_PER_MINUTE = 60
 
 
