@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import signal
 import time
 import uuid
 from dataclasses import dataclass, field, fields
@@ -462,6 +463,13 @@ def stop_forked_workers() -> None:
             child.terminate()
 
 
+def _interrupt_main() -> None:
+    """Ctrl-C as Locust's main expects it, a KeyboardInterrupt where it waits for the test,
+    but delivered by the event loop. Python's own handler raises it in whichever greenlet
+    runs at that moment; one that caught it lost the Ctrl-C (the web UI went on running)."""
+    gevent.get_hub().parent.throw(KeyboardInterrupt)
+
+
 _session: Session | None = None
 
 
@@ -474,6 +482,8 @@ def _init(environment, **_) -> None:
         raise SystemExit(f"chat-harness: {error}") from None
     _session = Session(environment)
     runner = environment.runner
+    if not isinstance(runner, WorkerRunner):  # Locust's workers quit with their master
+        gevent.signal_handler(signal.SIGINT, _interrupt_main)
     if isinstance(runner, MasterRunner):
         runner.register_message(SNAPSHOT_MESSAGE,
                                 lambda environment, msg, **_: _session.received_snapshot(
