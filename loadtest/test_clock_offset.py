@@ -29,6 +29,9 @@ from loadtest.clock_exchange import CLOCK_SHIFT_VARIABLE
 from system.local.processes import free_port
 from system.local.stack_fixtures import stack_fixture
 
+# A load run: tox runs these files two at a time, after the rest (see load_run in pyproject).
+pytestmark = pytest.mark.load_run
+
 LOCUSTFILE = Path(__file__).resolve().parent / "locustfile.py"
 USERS = 10
 # Chat stops settle_s (5 s) before the end, and SHIFT_S sooner on the worker ahead (its

@@ -10,8 +10,13 @@ import sys
 import uuid
 from pathlib import Path
 
+import pytest
+
 from loadtest.parameters import LoadParameters
 from system.local.processes import free_port
+
+# A load run: tox runs these files two at a time, after the rest (see load_run in pyproject).
+pytestmark = pytest.mark.load_run
 
 LOCUSTFILE = Path(__file__).resolve().parents[1] / "chat_harness" / "locustfile.py"
 

@@ -8,7 +8,12 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from loadtest.measurement import merge_histograms
+
+# A load run: tox runs these files two at a time, after the rest (see load_run in pyproject).
+pytestmark = pytest.mark.load_run
 
 PROCESSES = 2
 USERS = 20  # a smoke test, sharing 2 cores with the rest of the suite: not a capacity test

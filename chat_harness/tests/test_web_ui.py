@@ -32,7 +32,8 @@ FIGURES_TIMEOUT_MS = 60_000
 RUN_WRITTEN_TIMEOUT_MS = 120_000
 USERS = 10  # the suite shares 2 cores with this test: a smoke test, not a capacity test
 
-pytestmark = needs_tool("chromium", find=find_browser)
+# A load run: tox runs these files two at a time, after the rest (see load_run in pyproject).
+pytestmark = [needs_tool("chromium", find=find_browser), pytest.mark.load_run]
 
 
 @pytest.fixture(scope="module")

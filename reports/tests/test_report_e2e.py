@@ -20,6 +20,9 @@ from reports.snapshot import find_browser, snapshot
 from reports.verify import capacities
 from system.tests.machine_tools import needs_tool
 
+# A load run: tox runs these files two at a time, after the rest (see load_run in pyproject).
+pytestmark = pytest.mark.load_run
+
 SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "report.png"
 SCREENSHOT_ROWS = 1300
 LOAD = ["--steps", "5,10", "--step-hold", "6", "--messages-per-minute", "60",

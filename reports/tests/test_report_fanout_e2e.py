@@ -9,6 +9,9 @@ import pytest
 
 from reports.tests.test_report_e2e import chat_harness
 
+# A load run: tox runs these files two at a time, after the rest (see load_run in pyproject).
+pytestmark = pytest.mark.load_run
+
 # From 4 to 16 users: a range of recipients wide enough for a fit to be judged good. The
 # model's waits (about 25 ms a post, one post after another) make the time to the last
 # recipient a line in the recipients whatever else the machine runs; at one message a
