@@ -12,8 +12,9 @@ import pytest
 
 from system.client.polling import eventually
 
-# The contracts a fan-out strategy can break: run on each strategy (contract_tests/conftest.py).
-pytestmark = pytest.mark.every_fanout_strategy
+# The contracts a fan-out strategy can break: run on each strategy (contract_tests/conftest.py),
+# half a minute and more, so collected first (conftest.py).
+pytestmark = [pytest.mark.every_fanout_strategy, pytest.mark.long_file]
 
 # Rows of ~380 KB push live connections past the first 1 MB scan page.
 BULKY_ROWS = 12

@@ -22,8 +22,9 @@ from system.handlers.frames import HEARTBEAT
 from system.local.stack_fixtures import stack_fixture
 from system.routes import with_route_response, write_routes_variant
 
-# The contracts a fan-out strategy can break: run on each strategy (contract_tests/conftest.py).
-pytestmark = pytest.mark.every_fanout_strategy
+# The contracts a fan-out strategy can break: run on each strategy (contract_tests/conftest.py),
+# half a minute and more, so collected first (conftest.py).
+pytestmark = [pytest.mark.every_fanout_strategy, pytest.mark.long_file]
 
 
 def chat_with_text(text: str):

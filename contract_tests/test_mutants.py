@@ -7,6 +7,9 @@ import pytest
 from contract_tests.mutants import MUTANT_NAMES
 from contract_tests.mutation_check import run_suite_against
 
+# A suite run per mutant, a minute and more: collected first (see conftest.py).
+pytestmark = pytest.mark.long_file
+
 
 @pytest.mark.parametrize("mutant", MUTANT_NAMES)
 def test_the_contract_suite_fails_against_the_mutant(mutant, tmp_path, request):

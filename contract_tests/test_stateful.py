@@ -29,8 +29,9 @@ from contract_tests.client import ChatClient, Frame
 from contract_tests.strategies import chat_texts, garbage
 from system.handlers.frames import HEARTBEAT
 
-# The contracts a fan-out strategy can break: run on each strategy (contract_tests/conftest.py).
-pytestmark = pytest.mark.every_fanout_strategy
+# The contracts a fan-out strategy can break: run on each strategy (contract_tests/conftest.py),
+# half a minute and more, so collected first (conftest.py).
+pytestmark = [pytest.mark.every_fanout_strategy, pytest.mark.long_file]
 
 MAX_OPEN = 4
 

@@ -35,6 +35,9 @@ from system.routes import (
 )
 from system.tests.moto_aws import ACCOUNT, REGION
 
+# A minute and more of moto's AWS: collected first (see conftest.py).
+pytestmark = pytest.mark.long_file
+
 
 @pytest.fixture
 def two_way_routes(tmp_path) -> Path:
