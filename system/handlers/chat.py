@@ -128,8 +128,12 @@ class CapacityMeter:
 
 
 capacity = CapacityMeter()
+# A throttled request is retried by DynamoDB's own policy in botocore (legacy mode: up to
+# 10 attempts, pauses of 50 ms doubling, 0.15 s for two throttles): standard mode's pauses
+# (up to 1 s, then 2 s) could carry a write throttled twice past a 3 s Lambda timeout, and
+# the message would be lost with the invocation.
 dynamodb = boto3.client(
-    "dynamodb", config=Config(max_pool_connections=FANOUT_CONCURRENCY, retries={"mode": "standard"})
+    "dynamodb", config=Config(max_pool_connections=FANOUT_CONCURRENCY, retries={"mode": "legacy"})
 )
 capacity.attach(dynamodb)
 _fanout_pool = ThreadPoolExecutor(max_workers=FANOUT_CONCURRENCY, thread_name_prefix="fanout")
