@@ -13,6 +13,7 @@ as in AWS only the functions reach the tables.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import shutil
 import sys
@@ -27,6 +28,10 @@ log = logging.getLogger("chat_harness.dynamodb")
 
 DYNALITE_VERSION = "4.0.0"
 STARTUP_TIMEOUT_S = 60
+# A server's start is tried on this many free ports, if another process takes the port first
+# (what node and moto's server print then).
+PORT_ATTEMPTS = 3
+PORT_TAKEN_MARKERS = (b"EADDRINUSE", b"Address already in use")
 OTHER_BACKENDS = ("run with --dynamodb moto (pure Python, fixed capacity figures) "
                   "or --dynamodb URL (a DynamoDB endpoint you run)")
 INSTALL_NODE = f"install Node.js 20+ (with npm), or {OTHER_BACKENDS}"
@@ -34,6 +39,10 @@ INSTALL_NODE = f"install Node.js 20+ (with npm), or {OTHER_BACKENDS}"
 
 class BackendError(RuntimeError):
     """A backend that cannot start, in one line that says what to do."""
+
+
+class PortTaken(BackendError):
+    """The port found free was taken before the server could listen on it."""
 
 
 @dataclass(frozen=True)
@@ -84,24 +93,35 @@ class DynamoDB:
     async def start(self) -> BackendInfo:
         if self.spec == "dynalite":
             node = node_executable()
-            port = free_port()
             cli = await asyncio.to_thread(dynalite_cli)
-            await self._launch(
-                [node, str(cli), "--host", LOOPBACK, "--port", str(port), "--createTableMs", "0",
-                 "--deleteTableMs", "0", "--updateTableMs", "0"],
+            port = await self._launch_on_a_free_port(
+                lambda port: [node, str(cli), "--host", LOOPBACK, "--port", str(port),
+                              "--createTableMs", "0", "--deleteTableMs", "0",
+                              "--updateTableMs", "0"],
                 ready_marker=b"Dynalite listening",
             )
             self.info = BackendInfo("dynalite", f"http://{LOOPBACK}:{port}", "size-based")
         elif self.spec == "moto":
-            port = free_port()
-            await self._launch(
-                [sys.executable, "-m", "moto.server", "-H", LOOPBACK, "-p", str(port)],
+            port = await self._launch_on_a_free_port(
+                lambda port: [sys.executable, "-m", "moto.server", "-H", LOOPBACK, "-p", str(port)],
                 ready_marker=b"Running on",
             )
             self.info = BackendInfo("moto", f"http://{LOOPBACK}:{port}", "fixed")
         else:
             self.info = BackendInfo("external", self.spec, "unknown")
         return self.info
+
+    async def _launch_on_a_free_port(self, command_for, ready_marker: bytes) -> int:
+        """A port found free may be taken by another process before the server binds it
+        (stacks starting side by side): then the server is started again on another."""
+        for _ in range(PORT_ATTEMPTS - 1):
+            port = free_port()
+            with contextlib.suppress(PortTaken):
+                await self._launch(command_for(port), ready_marker)
+                return port
+        port = free_port()
+        await self._launch(command_for(port), ready_marker)
+        return port
 
     async def _launch(self, command: list[str], ready_marker: bytes) -> None:
         """Start the server and wait for the line it prints once it listens."""
@@ -122,8 +142,10 @@ class DynamoDB:
                         break
                 else:
                     last = [seen_line.decode(errors="replace").strip() for seen_line in seen[-5:]]
-                    raise BackendError(f"{command[0]} exited before listening: "
-                                       f"{' | '.join(text for text in last if text)}")
+                    error = PortTaken if any(marker in b"".join(seen)
+                                             for marker in PORT_TAKEN_MARKERS) else BackendError
+                    raise error(f"{command[0]} exited before listening: "
+                                f"{' | '.join(text for text in last if text)}")
         except TimeoutError:
             await self.stop()
             raise BackendError(f"{' '.join(command[:2])} did not start in {STARTUP_TIMEOUT_S} s")
