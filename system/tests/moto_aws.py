@@ -16,6 +16,8 @@ from __future__ import annotations
 import json
 
 import boto3
+import botocore.loaders
+import botocore.session
 import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.parsers import create_parser
@@ -24,6 +26,9 @@ from moto.apigatewayv2.models import apigatewayv2_backends
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"  # moto's
+# Every test's session reads the AWS API models through this one loader, which keeps what
+# it has read: a session of its own would parse each model's JSON again (a second per test).
+MODELS = botocore.loaders.create_loader()
 
 
 class MotoGaps:
@@ -71,6 +76,8 @@ def aws(monkeypatch):
                         "AWS_SHARED_CREDENTIALS_FILE": "/dev/null"}.items():
         monkeypatch.setenv(name, value)
     with mock_aws():
-        session = boto3.Session(region_name=REGION)
+        core = botocore.session.get_session()
+        core.register_component("data_loader", MODELS)
+        session = boto3.Session(botocore_session=core, region_name=REGION)
         session.gaps = MotoGaps(session)
         yield session
