@@ -10,8 +10,6 @@ runs tests marked ``heavy_writes`` only with ``--allow-heavy-writes``.
 from __future__ import annotations
 
 import json
-import ssl
-import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,6 +20,7 @@ from contract_tests.client import ChatClient
 from contract_tests.tables import RUN_ATTRIBUTE, Tables
 from system.client import WAIT_TIMEOUT_S
 from system.client.polling import eventually
+from system.control import control_call
 from system.fanout_strategies import DEFAULT_FANOUT_STRATEGY, FANOUT_STRATEGIES
 from system.local.stack_fixtures import running_stack, stack_fixture
 from system.stackfile import StackFile, StackFileError
@@ -190,20 +189,14 @@ class Faults:
     """The local stack's fault-injection control."""
 
     def __init__(self, stack: StackFile) -> None:
-        self.endpoint = stack.control_endpoint
-        self._token = stack.control_token
-        self._tls = ssl.create_default_context(cafile=stack.ca_bundle)
+        self.stack = stack
 
     def _call(self, method: str, path: str, document: dict | None = None) -> dict:
-        request = urllib.request.Request(
-            f"{self.endpoint}/{path}", method=method,
-            data=json.dumps(document).encode() if document is not None else None,
-            headers={"Content-Type": "application/json",
-                     "Authorization": f"Bearer {self._token}"},
-        )
-        with urllib.request.urlopen(request, context=self._tls, timeout=10) as response:
-            body = response.read()
-        return json.loads(body) if body else {}
+        body = json.dumps(document).encode() if document is not None else None
+        status, answer = control_call(self.stack, method, path, body)
+        if status != 200:
+            raise RuntimeError(f"the control API answered {status} to {method} {path}: {answer}")
+        return answer
 
     def arm(self, **faults) -> dict:
         return self._call("POST", "faults", faults)

@@ -261,8 +261,9 @@ class Session:
             log.warning("only %d of %d workers sent their fan-out snapshot",
                         len(run.snapshots), run.workers)
         stack = run.stack
-        logs = run_directory.stack_logs(stack) if stack is not None else {}
-        run_directory.wait_until_unchanged(logs.values(), sleep=gevent.sleep)
+        if stack is not None and (problem := run_directory.wait_until_settled(
+                stack, run.started_at, sleep=gevent.sleep)):
+            log.warning("the run's logs may lack its last invocations: %s", problem)
         run_dir = self.run_dir_for(run)
         run_dir.mkdir(parents=True, exist_ok=True)
         parts = list(run.snapshots.values())

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from system.control import control_call
 from system.local.lambda_runtime.logs import INVOCATIONS_LOG, OPERATIONS_LOG
 from system.stackfile import StackFile
 
@@ -26,9 +27,9 @@ EMF_LOG = "emf.jsonl"
 # A stack may have served others before the run: only records from the run's window
 # count (the margin covers Locust starting its first users).
 RUN_WINDOW_MARGIN_S = 5.0
-# After the users leave, their $disconnects still run: the logs are read once they
-# have been quiet this long (at most LOGS_SETTLE_LIMIT_S).
-LOGS_QUIET_S = 2.0
+# After the users leave, their $disconnects still run: the logs are read once the stack
+# says the run's work is done (asked every SETTLE_POLL_S, for at most LOGS_SETTLE_LIMIT_S).
+SETTLE_POLL_S = 0.1
 LOGS_SETTLE_LIMIT_S = 30.0
 
 # Called with each complete run directory (the capacity report hangs off this).
@@ -59,21 +60,30 @@ def stack_logs(stack: StackFile) -> dict[str, Path]:
     return found
 
 
-def wait_until_unchanged(paths: Iterable[Path], quiet_s: float = LOGS_QUIET_S,
-                         limit_s: float = LOGS_SETTLE_LIMIT_S,
-                         sleep: Callable[[float], None] = time.sleep) -> None:
-    """Until none of ``paths`` has grown for ``quiet_s`` (the last $disconnects logged), at
-    most ``limit_s``: one quiet time for them all, as one stack writes them together.
-    ``sleep`` is gevent's inside Locust."""
-    paths = list(paths)
-    if not paths:
-        return
-    deadline, sizes, quiet_since = time.monotonic() + limit_s, None, time.monotonic()
-    while time.monotonic() < deadline and time.monotonic() - quiet_since < quiet_s:
-        current = [path.stat().st_size if path.exists() else 0 for path in paths]
-        if current != sizes:
-            sizes, quiet_since = current, time.monotonic()
-        sleep(0.2)
+def wait_until_settled(stack: StackFile, since: float, limit_s: float = LOGS_SETTLE_LIMIT_S,
+                       sleep: Callable[[float], None] = time.sleep) -> str | None:
+    """Until the local stack has done the run's work: every connection made since ``since``
+    (epoch seconds) closed and its $disconnect run, and no invocation running or waiting
+    (its logs then hold the whole run); at most ``limit_s``. None once it has, else why
+    not. A stack without a control API (AWS) logs nothing here: None at once. ``sleep`` is
+    gevent's inside Locust."""
+    if not stack.control_endpoint:
+        return None
+    path = f"activity?connected_since_ms={int(since * 1000)}"
+    deadline = time.monotonic() + limit_s
+    while True:
+        try:
+            status, activity = control_call(stack, "GET", path)
+        except OSError as error:
+            return f"the stack's control API did not answer ({error})"
+        if status != 200:
+            return f"the stack's control API answered {status} to GET {path}"
+        if activity["connections"] == 0 and activity["invocations"] == 0:
+            return None
+        if time.monotonic() >= deadline:
+            return (f"after {limit_s:g} s the stack still had {activity['connections']} of the "
+                    f"run's connections and {activity['invocations']} invocations unfinished")
+        sleep(SETTLE_POLL_S)
 
 
 def copy_stack_logs(stack: StackFile, run_dir: Path, start: float, end: float) -> None:

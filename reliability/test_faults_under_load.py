@@ -21,9 +21,9 @@ from websockets.sync.client import connect
 from system.client import BlockingChatClient
 from system.client.core import at_least
 from system.client.polling import eventually
+from system.control import control_call
 from system.local.stack_fixtures import stack_fixture
 from system.routes import with_route_response, write_routes_variant
-from system.tests.control import control_call
 
 CLIENTS = 30
 DROPPED = 3  # 10 %
@@ -82,13 +82,14 @@ def whoami(reader) -> str:
     return json.loads(reader.recv(timeout=30))["connection_id"]
 
 
-def kill_a_worker(stack_pid: int, handler: str) -> int:
-    """SIGKILL one warm worker process of ``handler``; its pid."""
+def kill_a_worker(stack_pid: int, function: str) -> int:
+    """SIGKILL one warm environment of ``function`` (each names its process after its
+    function, as far as Linux's 15 characters go); its pid."""
     for child in psutil.Process(stack_pid).children(recursive=True):
-        if handler in " ".join(child.cmdline()):
+        if child.name() == function[:15]:
             child.send_signal(signal.SIGKILL)
             return child.pid
-    raise AssertionError(f"no worker of {handler} is running")
+    raise AssertionError(f"no environment of {function} is running")
 
 
 def test_every_accepted_message_reaches_every_client_that_stayed(two_way_stack):
@@ -128,7 +129,7 @@ def test_every_accepted_message_reaches_every_client_that_stayed(two_way_stack):
                 client.drop()
             arm(stack, suppress_disconnect=False)
             dropped[2].drop()
-            kill_a_worker(two_way_stack.process.pid, "sendmessage")
+            kill_a_worker(two_way_stack.process.pid, "SendMessageHandler")
             for future in running:
                 future.result()
 

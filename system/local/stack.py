@@ -218,7 +218,6 @@ class LocalStack:
                                       latency=self.latency)
         self._lambda_api = LambdaApi(self._runtime, self.secret_keys, o.region, self.latency)
         await self._lambda_api.start(stack_environment["AWS_ENDPOINT_URL_LAMBDA"])
-        await self._runtime.warm()
 
         api = Api(api_id=new_api_id(), stage=o.stage, domain_name=domain_name, region=o.region)
         self._websocket = WebSocketApi(api, self.routes, self._runtime, o.limits, self.faults)

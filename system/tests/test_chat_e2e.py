@@ -8,9 +8,9 @@ import time
 from pathlib import Path
 
 from system.client.polling import eventually
+from system.control import control_call
 from system.local.stack_fixtures import stack_fixture
 from system.routes import with_environment, write_routes_variant
-from system.tests.control import control_call
 
 
 def items_from(stack, table_key: str, connection_id: str) -> list[dict]:
@@ -80,6 +80,28 @@ async def test_the_control_api_counts_the_posts_that_went_out_to_a_connection(ch
     await a.close()
     eventually(lambda: control_call(chat_stack.file, "GET", f"connections/{a_id}")[0] == 404,
                "the closed connection forgotten")
+
+
+async def test_the_control_api_counts_a_connection_until_its_disconnect_has_run(chat_stack,
+                                                                               clients):
+    """What a load run waits for before it reads the stack's logs: the connections made
+    since a time, each from its handshake until its $disconnect has run, and the
+    invocations running or waiting."""
+    stack = chat_stack.file
+    since_ms = int(time.time() * 1000)
+    activity = f"activity?connected_since_ms={since_ms}"
+    a = await clients(stack.websocket_url)
+    a_id = await a.whoami()
+    assert control_call(stack, "GET", activity)[1]["connections"] == 1
+    later = f"activity?connected_since_ms={since_ms + 3_600_000}"
+    assert control_call(stack, "GET", later)[1]["connections"] == 0
+    await a.close()
+    eventually(lambda: control_call(stack, "GET", activity) == (
+        200, {"connections": 0, "invocations": 0}), "the connection's work done")
+    [session] = items_from(chat_stack, "session_history", a_id)
+    assert "disconnected_at" in session  # its $disconnect had run
+    status, answer = control_call(stack, "GET", "activity?connected_since_ms=yesterday")
+    assert status == 400 and "connected_since_ms must be an integer" in answer["message"]
 
 
 def small_batches_routes(request) -> list[str]:

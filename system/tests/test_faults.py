@@ -5,9 +5,9 @@ import re
 
 import pytest
 
+from system.control import control_call
 from system.local.dynamodb_proxy import parse_json, tables_of
 from system.local.faults import FaultError, Faults
-from system.tests.control import control_call
 
 DEEP = b"[" * 30_000  # deeper than any recursive JSON parser goes
 

@@ -9,8 +9,10 @@ import os
 import signal
 from pathlib import Path
 
+import psutil
 import pytest
 
+from system.local.lambda_runtime.fork_server import FORKS_POSSIBLE
 from system.local.lambda_runtime.logs import FunctionLogs
 from system.local.lambda_runtime.outcome import THROTTLED, exit_error, response_too_large
 from system.local.lambda_runtime.pool import LINE_LIMIT, LambdaRuntime
@@ -104,6 +106,26 @@ async def test_environment_is_imported_once_and_reused(runtime):
     assert first.result["env"] == {"OWN": "mine", "STACK": "local", "AWS_REGION": "eu-west-1",
                                    "HOME": None}
     assert first.request_id != second.request_id
+
+
+async def test_an_environment_leads_its_own_process_group_named_after_its_function(runtime):
+    outcome = await runtime.invoke("Pid", {})
+    pid = outcome.result["pid"]
+    assert os.getpgid(pid) == pid
+    assert Path(f"/proc/{pid}/comm").read_text().strip() == "Pid"
+
+
+@pytest.mark.skipif(not FORKS_POSSIBLE, reason="environments are forked on Linux only")
+async def test_environments_are_forked_and_without_their_fork_server_start_on_their_own(
+        runtime):
+    """Forked from the fork server (the worker's own imports made once); a server that
+    has ended leaves its functions their environments, each a process of its own."""
+    first = await runtime.invoke("Pid", {})
+    server = psutil.Process(first.result["pid"]).parent()
+    assert "--fork-server" in server.cmdline()
+    await killed(server.pid)
+    after = await runtime.invoke("Sized", {"bytes": 1})
+    assert not after.failed and psutil.Process(after.result["pid"]).ppid() == os.getpid()
 
 
 async def test_concurrency_is_limited_per_function(runtime):

@@ -20,9 +20,9 @@ from botocore.auth import SIGV4_TIMESTAMP
 from botocore.exceptions import ClientError
 
 from system.client.signing import sign_at
+from system.control import control_call
 from system.local.apigateway.ids import new_connection_id
 from system.stackfile import StackFile
-from system.tests.control import control_call
 
 HARMLESS_FAULT = {"handler_errors": {"no-such-route": 1}}  # were it armed, nothing would fail
 
@@ -162,7 +162,7 @@ def test_the_control_endpoint_refuses_requests_without_its_token(chat_stack, who
     unknown = new_connection_id()
     refusals = [call("POST", "faults", json.dumps(HARMLESS_FAULT).encode()),
                 call("DELETE", "faults"), call("GET", "faults"),
-                call("POST", f"drop/{unknown}")]
+                call("POST", f"drop/{unknown}"), call("GET", "activity")]
     for status, answer in refusals:
         assert status == 403
         assert "control_token" in answer["message"] and "\n" not in answer["message"]

@@ -10,8 +10,9 @@ AWS's ``x-amzn-ErrorType`` header so that boto3 raises ``GoneException``,
 ``PayloadTooLargeException`` and ``ForbiddenException``.
 
 Under ``/@harness/`` the same server offers the harness's control API (local
-stacks only): ``faults`` (GET, POST, DELETE), ``drop/{connectionId}`` (POST) and
-``connections/{connectionId}`` (GET: its state and posts delivered), for
+stacks only): ``faults`` (GET, POST, DELETE), ``drop/{connectionId}`` (POST),
+``connections/{connectionId}`` (GET: its state and posts delivered) and ``activity``
+(GET: the work still to finish, that a run waits for before reading the logs), for
 loopback clients only, wherever the server listens, and only to requests carrying the
 stack's control token as ``Authorization: Bearer <token>``.
 
@@ -184,6 +185,22 @@ async def _connection_state(request: web.Request) -> web.Response:
                               "posts_delivered": connection.posts_delivered})
 
 
+async def _activity(request: web.Request) -> web.Response:
+    """``?connected_since_ms=N``: how many connections made since N are open or await
+    their $disconnect, and how many invocations run or wait to (a run's logs are complete
+    once both are 0)."""
+    if (refused := _refused_unless_loopback(request)) is not None:
+        return refused
+    try:
+        since_ms = int(request.query.get("connected_since_ms", "0"))
+    except ValueError:
+        return web.json_response({"message": "connected_since_ms must be an integer (epoch "
+                                             "milliseconds)"}, status=400)
+    api = request.app[_API_KEY]
+    return web.json_response({"connections": api.unfinished_connections(since_ms),
+                              "invocations": api.runtime.unfinished_invocations()})
+
+
 async def _unknown_path(request: web.Request) -> web.Response:
     return _render(Answer.error(403, "ForbiddenException", "Forbidden"))
 
@@ -208,6 +225,7 @@ def management_app(api: WebSocketApi, secret_keys: Mapping[str, str], control_to
     app.router.add_post(CONTROL_PREFIX + "drop/{connection_id}", _drop)
     app.router.add_get(CONTROL_PREFIX + "connections/{connection_id}", _connection_state,
                        allow_head=False)
+    app.router.add_get(CONTROL_PREFIX + "activity", _activity, allow_head=False)
     app.router.add_route("*", "/{tail:.*}", _unknown_path)
     return app
 

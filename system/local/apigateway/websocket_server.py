@@ -86,6 +86,9 @@ class WebSocketApi:
         self.sockets: dict[str, ServerConnection] = {}
         self._rate = ConnectRateLimiter(limits.new_connections_per_s, time.monotonic())
         self._tasks: set[asyncio.Task] = set()
+        # connection id -> connected at (ms): from the handshake until $connect refused it
+        # or its $disconnect has run (or will not)
+        self._unfinished: dict[str, int] = {}
         self._server: Server | None = None
         self._stopping = False
 
@@ -121,6 +124,11 @@ class WebSocketApi:
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
+    def unfinished_connections(self, since_ms: int) -> int:
+        """Connections made at or after ``since_ms`` that are still open, or whose
+        $disconnect has not run yet."""
+        return sum(connected_at >= since_ms for connected_at in self._unfinished.values())
+
     def _spawn(self, coroutine) -> None:
         task = asyncio.create_task(coroutine)
         self._tasks.add(task)
@@ -148,6 +156,7 @@ class WebSocketApi:
             ws.remote_address[0], request.headers.get("User-Agent"), _now_ms()
         )
         ws.chat_connection = connection
+        self._unfinished[connection.connection_id] = connection.connected_at_ms
         accepted = False
         try:
             refusal = await self._run_connect(ws, connection, request, query)
@@ -160,6 +169,7 @@ class WebSocketApi:
                 self._spawn(self._after_close(ws, connection))
             else:
                 self.registry.close(connection.connection_id)
+                self._unfinished.pop(connection.connection_id, None)
 
     async def _run_connect(self, ws: ServerConnection, connection: Connection, request: Request,
                            query: str) -> Response | None:
@@ -220,6 +230,12 @@ class WebSocketApi:
     async def _after_close(self, ws: ServerConnection, connection: Connection) -> None:
         """Once $connect has accepted, $disconnect follows when the socket is gone: closed,
         dropped, or never opened because the client left during $connect."""
+        try:
+            await self._disconnect_once_closed(ws, connection)
+        finally:
+            self._unfinished.pop(connection.connection_id, None)
+
+    async def _disconnect_once_closed(self, ws: ServerConnection, connection: Connection) -> None:
         await ws.wait_closed()
         connection_id = connection.connection_id
         self.sockets.pop(connection_id, None)

@@ -1,8 +1,9 @@
 """Warm Lambda worker processes per function, a concurrency limit, a bounded queue and a
 timeout per call.
 
-As in Lambda: an execution environment imports the handler once (the init) and
-serves one invocation at a time, then waits warm for the next; a function runs
+As in Lambda: a function has no environment until it is first invoked (a cold start);
+an execution environment imports the handler once (the init) and serves one
+invocation at a time, then waits warm for the next; a function runs
 at most ``concurrency`` environments at once. Lambda queues no synchronous
 invocation: one beyond the concurrency is throttled (429 TooManyRequestsException).
 A local stack runs a handful of environments where Lambda would run hundreds, so
@@ -21,6 +22,10 @@ queue keeps events for up to 6 hours), and a function error is retried up to the
 function's ``async_retries`` times, after 1 and then 2 minutes, as Lambda retries.
 With an AWS latency model (``system.local.aws_latency``), a new environment adds a
 cold start, a warm one the invoke overhead, and an event its queue delay.
+
+On Linux a new environment is forked from a fork server (``fork_server``) that has made
+the worker's own imports once, else started as a process of its own; either way it
+imports its handler afresh.
 """
 
 from __future__ import annotations
@@ -37,6 +42,13 @@ from pathlib import Path
 
 import system
 from system.local.aws_latency import AWS_LATENCY_OFF, AwsLatency
+from system.local.lambda_runtime.fork_server import (
+    FORKS_POSSIBLE,
+    ForkedProcess,
+    ForkServer,
+    ForkServerGone,
+    startup_environment,
+)
 from system.local.lambda_runtime.logs import FunctionLogs
 from system.local.lambda_runtime.outcome import (
     Outcome,
@@ -84,7 +96,7 @@ class _Worker:
     """One execution environment: a child process speaking JSON lines, leading its own
     process group so that whatever the handler starts ends with it."""
 
-    def __init__(self, process: asyncio.subprocess.Process) -> None:
+    def __init__(self, process: asyncio.subprocess.Process | ForkedProcess) -> None:
         self.process = process
 
     async def send(self, request: dict) -> bool:
@@ -140,9 +152,11 @@ class FunctionWorkers:
     """The execution environments of one function."""
 
     def __init__(self, spec: FunctionSpec, environment: dict[str, str], concurrency: int,
-                 queue_limit: int, logs: FunctionLogs, latency: AwsLatency) -> None:
+                 queue_limit: int, logs: FunctionLogs, latency: AwsLatency,
+                 fork_server: ForkServer | None = None) -> None:
         self.spec = spec
         self.environment = environment
+        self.fork_server = fork_server
         self.queue_limit = queue_limit
         self.logs = logs
         self.latency = latency
@@ -152,13 +166,21 @@ class FunctionWorkers:
         self._all: set[_Worker] = set()
         self._stderr_tasks: set[asyncio.Task] = set()
 
-    async def _spawn(self, request_id: str | None) -> _Worker:
-        process = await asyncio.create_subprocess_exec(
+    async def _start_process(self) -> asyncio.subprocess.Process | ForkedProcess:
+        """A new environment's process: forked ready-imported where a fork server runs,
+        else a worker of its own."""
+        if self.fork_server is not None:
+            with contextlib.suppress(ForkServerGone):
+                return await self.fork_server.spawn(self.spec.handler, self.environment)
+        return await asyncio.create_subprocess_exec(
             sys.executable, "-P", str(WORKER_SCRIPT), self.spec.handler,
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE, env=self.environment, limit=LINE_LIMIT,
             start_new_session=True, preexec_fn=die_with_parent,
         )
+
+    async def _spawn(self, request_id: str) -> _Worker:
+        process = await self._start_process()
         worker = _Worker(process)
         self._all.add(worker)
         task = asyncio.create_task(self._relay_stderr(process))
@@ -193,9 +215,10 @@ class FunctionWorkers:
         worker.kill()
         self._all.discard(worker)
 
-    async def warm(self) -> None:
-        async with self._slots:
-            self._idle.append(await self._spawn(None))
+    @property
+    def waiting(self) -> int:
+        """Invocations waiting for one of the function's concurrency slots."""
+        return self._waiting
 
     async def admit(self, start_within: float | None, *, queued: bool = False) -> bool:
         """Take one of the function's concurrency slots, waiting for one if none is free;
@@ -346,20 +369,19 @@ class LambdaRuntime:
         self.async_retry_delays_s = async_retry_delays_s
         self._running: set[asyncio.Task] = set()
         self._events: set[asyncio.Task] = set()
-        self.functions = {
-            name: FunctionWorkers(spec, lambda_environment(spec, region, stack_environment),
-                                  concurrency, queue_limit, logs, self.latency)
-            for name, spec in specs.items()
-        }
-
-    async def warm(self) -> None:
-        """Start one environment per function so the first requests skip the cold start."""
-        results = await asyncio.gather(
-            *(workers.warm() for workers in self.functions.values()), return_exceptions=True
-        )
-        for name, result in zip(self.functions, results):
-            if isinstance(result, Exception):
-                log.warning("function %s failed to initialise: %s", name, result)
+        self._events_due = 0  # events accepted or due for a retry, not yet invoked
+        fork_servers: dict[frozenset, ForkServer] = {}  # one per startup environment
+        self.functions = {}
+        for name, spec in specs.items():
+            environment = lambda_environment(spec, region, stack_environment)
+            fork_server = None
+            if FORKS_POSSIBLE:
+                startup = startup_environment(environment)
+                fork_server = fork_servers.setdefault(
+                    frozenset(startup.items()), ForkServer(WORKER_SCRIPT, startup, LINE_LIMIT))
+            self.functions[name] = FunctionWorkers(spec, environment, concurrency, queue_limit,
+                                                   logs, self.latency, fork_server)
+        self._fork_servers = list(fork_servers.values())
 
     async def invoke(self, function: str, event: dict, *,
                      start_within: float | None = None, queued: bool = False) -> Outcome:
@@ -383,6 +405,7 @@ class LambdaRuntime:
         if len(self._events) >= EVENT_QUEUE_LIMIT:
             log.warning("%s: event refused, %d events unfinished", function, len(self._events))
             return None
+        self._events_due += 1
         task = asyncio.create_task(self._run_event(function, event))
         self._events.add(task)
         task.add_done_callback(self._events.discard)
@@ -393,13 +416,23 @@ class LambdaRuntime:
         for attempt in range(retries + 1):
             if attempt:
                 await asyncio.sleep(self.async_retry_delays_s[attempt - 1])
-            await self.latency.wait("lambda_async_delay")
+                self._events_due += 1
+            try:
+                await self.latency.wait("lambda_async_delay")
+            finally:
+                self._events_due -= 1  # from here on it waits for an environment, or runs
             outcome = await self.invoke(function, event, queued=True)
             if not outcome.failed:
                 return
             log.warning("%s: asynchronous invocation %s failed (%s), attempt %d of %d",
                         function, outcome.request_id, outcome.error.get("errorType"),
                         attempt + 1, retries + 1)
+
+    def unfinished_invocations(self) -> int:
+        """Invocations running or waiting for an environment, and events waiting to be
+        invoked (not those waiting minutes for a retry)."""
+        return (len(self._running) + self._events_due
+                + sum(workers.waiting for workers in self.functions.values()))
 
     async def stop(self) -> None:
         """Events not started yet, or awaiting a retry, are dropped (one log line); what
@@ -413,4 +446,5 @@ class LambdaRuntime:
                      "dropped", len(unfinished))
         await asyncio.gather(*self._running, return_exceptions=True)
         await asyncio.gather(*(workers.stop() for workers in self.functions.values()))
+        await asyncio.gather(*(server.stop() for server in self._fork_servers))
         self.logs.close()

@@ -6,18 +6,30 @@ own process group. Invocations arrive as JSON lines on stdin; answers go back as
 lines on a private copy of stdout, while the handler's own stdout, stderr and logging
 output are captured per invocation as the function's log, as Lambda sends them to
 CloudWatch Logs (up to one log event's 256 KB).
+
+Or forked ready-made: ``python -P .../worker.py --fork-server FD``, started once with the
+environment Python starts with (the same for the functions it serves), makes the worker's
+own imports (boto3, for ``tag_dynamodb_requests``: a third of a worker's start), then for
+each request on the Unix socket FD (a JSON document: the function's environment and
+handler, with the environment's stdin, stdout and stderr as file descriptors) forks a
+process that takes them and the environment, leads its own process group, and runs as
+above: the handler itself is imported afresh in each. It answers each request with the
+child's pid, and reports each child's end with its exit status.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import importlib
 import io
 import json
 import logging
 import os
 import resource
+import select
 import signal
+import socket
 import sys
 import time
 import traceback
@@ -27,6 +39,9 @@ from collections.abc import Callable
 # proxy can tell which invocation and route consumed the capacity.
 INVOCATION_HEADER = "X-Chat-Harness-Invocation"
 ROUTE_HEADER = "X-Chat-Harness-Route"
+# Linux's prctl options used here (sys/prctl.h).
+PR_SET_PDEATHSIG = 1
+PR_SET_NAME = 15
 # CloudWatch Logs' largest log event (PutLogEvents: 256 KB). An invocation's captured log
 # is kept up to this, so a handler printing megabytes costs neither memory nor an answer
 # line the pool would refuse.
@@ -132,6 +147,7 @@ def tag_dynamodb_requests(invocation: dict[str, str]) -> None:
 
 def main() -> None:
     signal.signal(signal.SIGTERM, _end_process_group)
+    _prctl(PR_SET_NAME, os.environ["AWS_LAMBDA_FUNCTION_NAME"].encode()[:15])  # for ps, top
     answers = _answer_channel()
     invocation = {"request_id": "", "route": ""}
     _log_as_lambda_does(invocation)
@@ -226,5 +242,93 @@ def invoke(handler: Callable, request: dict, invocation: dict[str, str]) -> dict
     return document
 
 
+def serve_forks(control: socket.socket) -> None:
+    """The fork server's loop, until the stack closes the control socket."""
+    import boto3  # noqa: F401 - the worker's own import, made once for every environment
+
+    wakeup_read, wakeup_write = os.pipe()
+    os.set_blocking(wakeup_write, False)
+    signal.set_wakeup_fd(wakeup_write)
+    signal.signal(signal.SIGCHLD, lambda signum, frame: None)
+    while True:
+        ready, _, _ = select.select([control, wakeup_read], [], [])
+        if wakeup_read in ready:
+            os.read(wakeup_read, 4096)
+            _report_ends(control)
+        if control in ready:
+            message, fds, _, _ = socket.recv_fds(control, 1 << 20, 3)
+            if not message:
+                return
+            pid = os.fork()
+            if pid == 0:
+                os.close(wakeup_read)
+                os.close(wakeup_write)
+                _become_environment(control, fds, json.loads(message))
+            for fd in fds:
+                os.close(fd)
+            control.send(json.dumps({"pid": pid}).encode())
+
+
+def _report_ends(control: socket.socket) -> None:
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        control.send(json.dumps({"ended": pid,
+                                 "returncode": os.waitstatus_to_exitcode(status)}).encode())
+
+
+def _become_environment(control: socket.socket, fds: list[int], request: dict) -> None:
+    """In the forked child: the fork server's signal handling and socket undone, stdin,
+    stdout and stderr taken from ``fds``, the function's environment, a process group of
+    its own, ended with the fork server (as an exec'd worker is with the stack); then the
+    worker, and the process ends as the worker's would."""
+    signal.set_wakeup_fd(-1)
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    control.close()
+    os.setsid()
+    _end_with_parent()
+    for target, fd in enumerate(fds):
+        os.dup2(fd, target)
+        os.close(fd)
+    os.environ.clear()
+    os.environ.update(request["environment"])
+    sys.argv = [sys.argv[0], request["handler"]]
+    code = 0
+    try:
+        main()
+    except SystemExit as end:
+        code = end.code if isinstance(end.code, int) else 1
+    except BaseException:  # noqa: BLE001 - as an uncaught error ends a process: traceback, 1
+        traceback.print_exc()
+        code = 1
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        os._exit(code)
+
+
+def _end_with_parent() -> None:
+    """SIGTERM when the fork server ends (the harness's own helper for it is not ours to
+    import): ``main`` then ends the process group."""
+    parent = os.getppid()
+    _prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != parent:  # the fork server ended before the request took effect
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _prctl(option: int, argument) -> None:
+    """Linux's prctl; nothing elsewhere."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(option, argument)
+
+
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:2] == ["--fork-server"]:
+        serve_forks(socket.socket(fileno=int(sys.argv[2])))
+    else:
+        main()

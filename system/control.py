@@ -1,5 +1,5 @@
-"""Calls to a local stack's control API (``/@harness/``) as a test sees them: status and
-JSON body, errors included, with the stack's CA and control token."""
+"""Calls to a local stack's control API (``/@harness/``): status and JSON body, errors
+included, with the stack's CA and control token."""
 
 from __future__ import annotations
 
