@@ -19,8 +19,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, WebSocketRoute, expect, sync_playwright
+from playwright.sync_api import Page, WebSocketRoute, expect
 
+from chat_harness.tests.chromium import chromium
 from reports.snapshot import find_browser
 from system.client import WAIT_TIMEOUT_S
 from system.handlers.authorizer import mint_token
@@ -39,7 +40,6 @@ SCREENSHOT = ROOT / "docs" / "web-client.png"
 START = datetime(2026, 11, 26, 10, 0, 0, tzinfo=UTC)  # the page's clock, where it is faked
 MOCK_URL = "ws://chat.test/dev"  # no such host: page.route_web_socket answers for it
 JWT_SECRET = "web-client-test-secret-of-32-bytes+"
-PLAYWRIGHT_EXPECT_TIMEOUT_MS = 5000  # Playwright's default, restored after the module
 
 needs_browser = needs_tool("chromium", find=find_browser)
 
@@ -102,15 +102,10 @@ def test_web_file_reads_only_the_folders_own_files(tmp_path):
 
 @pytest.fixture(scope="module")
 def browser():
-    """Chromium; a page's expectations wait as long as the suite's clients wait for a frame
-    (Playwright's 5 s default is not enough for a busy machine's authorizer cold start)."""
-    expect.set_options(timeout=WAIT_TIMEOUT_S * 1000)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=find_browser(),
-                                             args=["--no-sandbox"])
+    """Chromium, whose page expectations wait as long as the suite's clients wait for a
+    frame."""
+    with chromium(WAIT_TIMEOUT_S) as browser:
         yield browser
-        browser.close()
-    expect.set_options(timeout=PLAYWRIGHT_EXPECT_TIMEOUT_MS)
 
 
 @pytest.fixture

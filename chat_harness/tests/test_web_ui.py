@@ -20,14 +20,18 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
+from chat_harness.tests.chromium import chromium
 from reports.snapshot import find_browser
 from system.local.processes import free_port
 from system.tests.machine_tools import needs_tool
 
 SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "web-ui-fanout.png"
 UI_START_TIMEOUT_S = 120
+# What a page shows after a click (a form's answer, a report): as long as Playwright's own
+# clicks wait, on a machine busy with load runs.
+PAGE_TIMEOUT_S = 30
 FIGURES_TIMEOUT_MS = 60_000
 RUN_WRITTEN_TIMEOUT_MS = 120_000
 USERS = 10  # the suite shares 2 cores with this test: a smoke test, not a capacity test
@@ -74,11 +78,8 @@ def web_ui(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def page(web_ui):
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=find_browser(),
-                                             args=["--no-sandbox"])
+    with chromium(PAGE_TIMEOUT_S) as browser:
         yield browser.new_page(viewport={"width": 1280, "height": 800})
-        browser.close()
 
 
 def fill_form(page: Page, users: str, spawn_rate: str, **chat: str) -> None:
