@@ -8,10 +8,17 @@ missing program is easy to miss, and a machine without Chromium would pass witho
 looking at a page; the closing lines say what was not tested and what to install. The
 skip travels as a user property of the test's report, which pytest-xdist carries from
 the worker that ran the test to the controller that prints, so nothing parses a reason.
+
+tox runs the tests in two pytest sessions (the load runs after the rest): where
+``MISSING_TOOLS_RECORD`` names a file (tox gives one in the environment's temporary
+folder, emptied as each run begins), each session adds its skips to it and ends with the
+lines of all that the run skipped so far, so that the run's last lines name them all.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 from collections import defaultdict
 from collections.abc import Callable, Iterable
@@ -25,6 +32,7 @@ INSTALL_COMMANDS = {  # Debian's; .ci/run installs Chromium this way
     "npm": "apt-get install npm",
 }
 MISSING_TOOL = "missing_tool"  # the user property: {"tool": ..., "install": ...}
+RECORD_VARIABLE = "MISSING_TOOLS_RECORD"
 
 
 def needs_tool(tool: str, find: Callable[[], str | None] | None = None) -> pytest.MarkDecorator:
@@ -73,9 +81,25 @@ class MissingToolsSummary:
         result = yield
         reporter = session.config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None:
-            for (tool, install), node_ids in sorted(self.skipped_tests.items()):
+            for (tool, install), node_ids in sorted(self.run_so_far().items()):
                 reporter.write_line(missing_tool_line(tool, install, node_ids), yellow=True)
         return result
+
+    def run_so_far(self) -> dict[tuple[str, str], set[str]]:
+        """This session's skips, with those of the run's earlier sessions where the run
+        keeps a record (which this session's join)."""
+        record = os.environ.get(RECORD_VARIABLE)
+        if not record:
+            return self.skipped_tests
+        with open(record, "a", encoding="utf-8") as lines:
+            lines.writelines(json.dumps({"tool": tool, "install": install,
+                                         "tests": sorted(node_ids)}) + "\n"
+                             for (tool, install), node_ids in self.skipped_tests.items())
+        skipped: defaultdict[tuple[str, str], set[str]] = defaultdict(set)
+        with open(record, encoding="utf-8") as lines:
+            for entry in map(json.loads, lines):
+                skipped[entry["tool"], entry["install"]].update(entry["tests"])
+        return skipped
 
 
 def missing_tool_line(tool: str, install: str, node_ids: Iterable[str]) -> str:

@@ -1,13 +1,14 @@
 """needs_tool's skips, in a pytest run of their own: a machine without the tool (a PATH
 without it) ends the run with a line naming the tests it skipped and what to install,
 after pytest's closing line, under pytest-xdist as tox runs it and without (the ``alone``
-run); a skip for another reason is not listed; with the tool on PATH nothing is added."""
+run); a skip for another reason is not listed; with the tool on PATH nothing is added; a
+run in two sessions (as tox's) ends with the lines of both."""
 
 from __future__ import annotations
 
 import pytest
 
-from system.tests.machine_tools import INSTALL_COMMANDS
+from system.tests.machine_tools import INSTALL_COMMANDS, RECORD_VARIABLE
 
 pytest_plugins = ["pytester"]
 
@@ -59,6 +60,7 @@ def test_the_ui():
 def suite(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch):
     """The suite in a folder of its own, and ``on_path(tool)``: PATH holding only a stand-in
     for that tool (None: no tool at all)."""
+    monkeypatch.delenv(RECORD_VARIABLE, raising=False)  # not the record of the run around it
     pytester.makeconftest('pytest_plugins = ["system.tests.machine_tools"]')
     pytester.makepyfile(test_page=SUITE, test_ui=OTHER_SUITE)
     bin_dir = pytester.mkdir("bin")
@@ -92,3 +94,18 @@ def test_with_the_tool_present_the_run_ends_with_pytests_own_line(pytester, suit
     result = pytester.runpytest_subprocess("-n", "2", "--dist", "loadfile")
     result.assert_outcomes(passed=4, skipped=2)
     assert result.outlines[-1].startswith("=") and "4 passed, 2 skipped" in result.outlines[-1]
+
+
+def test_a_run_in_two_sessions_ends_with_what_both_skipped(pytester, suite, monkeypatch):
+    suite(None)
+    monkeypatch.setenv(RECORD_VARIABLE, str(pytester.path / "missing-tools.jsonl"))
+    first = pytester.runpytest_subprocess("test_ui.py")
+    assert first.outlines[-1] == (
+        f"1 test skipped without chromium ({INSTALL_COMMANDS['chromium']}): "
+        f"test_ui.py::test_the_ui")
+    second = pytester.runpytest_subprocess("-n", "2", "--dist", "loadfile", "test_page.py")
+    second.assert_outcomes(passed=0, skipped=5)
+    assert second.outlines[-1] == (
+        f"4 tests skipped without chromium ({INSTALL_COMMANDS['chromium']}): "
+        f"test_page.py::{{test_fits[1200], test_fits[400], test_renders}}; "
+        f"test_ui.py::test_the_ui")
