@@ -19,6 +19,7 @@ import contextlib
 import json
 import logging
 import os
+import signal
 import socket
 import sys
 from pathlib import Path
@@ -74,8 +75,8 @@ class ForkServer:
         self._reader: asyncio.Task | None = None
         self._gone = False
         self._lock = asyncio.Lock()  # one request at a time: the next pid answers it
-        self._pid: asyncio.Future | None = None
-        self._ended: dict[int, asyncio.Future] = {}
+        self._forked: asyncio.Future | None = None  # (pid, its end) for the request
+        self._ended: dict[int, asyncio.Future] = {}  # pid -> its exit status, until known
 
     async def _start(self) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -97,10 +98,12 @@ class ForkServer:
             while message := await loop.sock_recv(self._control, 4096):
                 report = json.loads(message)
                 if "pid" in report:
-                    if not self._pid.done():  # else its caller has gone; the child, its
-                        self._pid.set_result(report["pid"])  # stdin closed, ends by itself
+                    ended = self._ended[report["pid"]] = loop.create_future()
+                    # A caller gone meanwhile closed the child's stdin: it ends by itself.
+                    if not self._forked.done():
+                        self._forked.set_result((report["pid"], ended))
                 else:
-                    self._ended_future(report["ended"]).set_result(report["returncode"])
+                    self._ended.pop(report["ended"]).set_result(report["returncode"])
         except OSError as error:
             log.warning("the Lambda fork server's socket failed: %s", error)
         finally:
@@ -110,16 +113,11 @@ class ForkServer:
         """The server has ended: whoever waits for it hears so; its environments, ended
         with it (SIGTERM), are reported ended."""
         self._gone = True
-        if self._pid is not None and not self._pid.done():
-            self._pid.set_exception(ForkServerGone())
+        if self._forked is not None and not self._forked.done():
+            self._forked.set_exception(ForkServerGone())
         for ended in self._ended.values():
-            if not ended.done():
-                ended.set_result(-15)
-
-    def _ended_future(self, pid: int) -> asyncio.Future:
-        if pid not in self._ended:
-            self._ended[pid] = asyncio.get_running_loop().create_future()
-        return self._ended[pid]
+            ended.set_result(-signal.SIGTERM)
+        self._ended.clear()
 
     async def spawn(self, handler: str, environment: dict[str, str]) -> ForkedProcess:
         """A new environment for ``handler`` with ``environment``; ForkServerGone if the
@@ -139,13 +137,13 @@ class ForkServer:
                         self._gone = True
                 if self._gone:
                     raise ForkServerGone()
-                self._pid = asyncio.get_running_loop().create_future()
+                self._forked = asyncio.get_running_loop().create_future()
                 request = json.dumps({"handler": handler, "environment": environment})
                 try:
                     socket.send_fds(self._control, [request.encode()], theirs)
                 except OSError as error:
                     raise ForkServerGone() from error
-                pid = await self._pid
+                pid, ended = await self._forked
         except BaseException:
             for fd in (stdin_write, stdout_read, stderr_read):
                 os.close(fd)
@@ -155,7 +153,7 @@ class ForkServer:
                 os.close(fd)
         return ForkedProcess(pid, await self._writer(stdin_write),
                              await self._reader_of(stdout_read),
-                             await self._reader_of(stderr_read), self._ended_future(pid))
+                             await self._reader_of(stderr_read), ended)
 
     async def _reader_of(self, fd: int) -> asyncio.StreamReader:
         loop = asyncio.get_running_loop()

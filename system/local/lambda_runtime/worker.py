@@ -300,8 +300,8 @@ def _become_environment(control: socket.socket, fds: list[int], request: dict) -
     code = 0
     try:
         main()
-    except SystemExit as end:
-        code = end.code if isinstance(end.code, int) else 1
+    except SystemExit as end:  # as the interpreter maps sys.exit's argument
+        code = 0 if end.code is None else end.code if isinstance(end.code, int) else 1
     except BaseException:  # noqa: BLE001 - as an uncaught error ends a process: traceback, 1
         traceback.print_exc()
         code = 1
