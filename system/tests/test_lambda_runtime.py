@@ -43,6 +43,8 @@ async def runtime(tmp_path):
         spec("Orphan", "runtime_probe.leave_a_child", timeout_s=1.0),
         spec("Sized", "runtime_probe.sized"),
         spec("Flood", "runtime_probe.flood"),
+        spec("OwnModels", "runtime_probe.client_of",
+             environment={"AWS_DATA_PATH": str(PROBES / "models")}),
     ]
     runtime = LambdaRuntime({s.name: s for s in specs}, "eu-west-1", {"STACK": "local"},
                             concurrency=CONCURRENCY, queue_limit=QUEUE_LIMIT,
@@ -126,6 +128,13 @@ async def test_environments_are_forked_and_without_their_fork_server_start_on_th
     await killed(server.pid)
     after = await runtime.invoke("Sized", {"bytes": 1})
     assert not after.failed and psutil.Process(after.result["pid"]).ppid() == os.getpid()
+
+
+async def test_a_function_with_botocore_models_of_its_own_has_clients_of_them(runtime):
+    """AWS_DATA_PATH in a function's environment adds to botocore's models, in a forked
+    environment too (whose fork server read the common models for it beforehand)."""
+    outcome = await runtime.invoke("OwnModels", {"service": "chatprobe"})
+    assert outcome.result == {"api_version": "2026-12-06"}, outcome
 
 
 async def test_concurrency_is_limited_per_function(runtime):

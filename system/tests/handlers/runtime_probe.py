@@ -20,6 +20,14 @@ def pid(event, context):
     return {"pid": os.getpid(), "env": {k: os.environ.get(k) for k in event.get("env", [])}}
 
 
+def client_of(event, context):
+    """The API version of a boto3 client of the service named ``service``."""
+    import boto3
+
+    client = boto3.client(event["service"], endpoint_url="http://127.0.0.1:9")
+    return {"api_version": client.meta.service_model.api_version}
+
+
 def hold(event, context):
     time.sleep(event["seconds"])
     return {"pid": os.getpid()}
