@@ -44,6 +44,7 @@ missing one is refused without invoking it. A declared authorizer guards nothing
 
 from __future__ import annotations
 
+import functools
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -146,12 +147,18 @@ def selection_path(expression: str) -> tuple[str, ...]:
     return tuple(expression[len(BODY_PREFIX):].split("."))
 
 
-def _table_actions(name: str, spec: dict) -> dict[str, tuple[str, ...]]:
-    """The ``tables`` of a function, checked against the chat's table roles and DynamoDB's
-    own operation names (botocore's service model), so a typo fails here, not in AWS."""
+@functools.cache
+def dynamodb_operations() -> frozenset[str]:
+    """DynamoDB's operation names, from botocore's service model (read once: 50 ms)."""
     import botocore.session
 
-    operations = set(botocore.session.get_session().get_service_model("dynamodb").operation_names)
+    return frozenset(botocore.session.get_session().get_service_model("dynamodb").operation_names)
+
+
+def _table_actions(name: str, spec: dict) -> dict[str, tuple[str, ...]]:
+    """The ``tables`` of a function, checked against the chat's table roles and DynamoDB's
+    own operation names, so a typo fails here, not in AWS."""
+    operations = dynamodb_operations()
     tables = {str(role): tuple(str(a) for a in actions)
               for role, actions in spec.get("tables", {}).items()}
     for role, actions in tables.items():
