@@ -9,7 +9,8 @@ skipped and what to install).
 
 Files marked ``long_file`` are collected first: tox runs the tests in processes that take a
 file at a time (``--dist loadfile``), and a long file taken last leaves the others idle
-while it runs alone."""
+while it runs alone. The files of a ``SHARED_STACK_FILES`` group are taken together, by one
+process, so that the session's stacks they share start once, not in each process."""
 
 import os
 
@@ -29,5 +30,33 @@ settings.register_profile(
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
+# Files that use their suite's stacks of session scope (its conftest's), by group: each
+# process that took one of them would start those stacks, three for the contract suite
+# (one per fan-out strategy), two for the emulator's tests.
+SHARED_STACK_FILES = {
+    **dict.fromkeys(("contract_tests/test_connections.py", "contract_tests/test_messages.py",
+                     "contract_tests/test_faults.py", "contract_tests/test_stateful.py"),
+                    "contract_tests: stack, one per fan-out strategy"),
+    **dict.fromkeys((f"system/tests/test_{name}.py" for name in (
+        "chat_e2e", "faults", "lambda_api", "management_e2e", "operations_log_e2e",
+        "security_e2e", "slow_reader_e2e", "behaviour_e2e")),
+        "system/tests: chat_stack, behaviour_stack"),
+}
+
+
 def pytest_collection_modifyitems(items):
     items.sort(key=lambda item: item.get_closest_marker("long_file") is None)  # stable
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """``--dist loadfile``, except that a group of ``SHARED_STACK_FILES`` is one unit."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class SharedStackScheduling(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            file = super()._split_scope(nodeid)
+            return SHARED_STACK_FILES.get(file, file)
+
+    return SharedStackScheduling(config, log)

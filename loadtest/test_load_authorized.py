@@ -15,8 +15,9 @@ import pytest
 from loadtest.parameters import LoadParameters
 from system.local.processes import free_port
 
-# A load run: tox runs these files two at a time, after the rest (see load_run in pyproject).
-pytestmark = pytest.mark.load_run
+# The load runs: tox runs them two at a time, after the rest (see load_run in pyproject);
+# a run refused before it starts is not one.
+load_run = pytest.mark.load_run
 
 LOCUSTFILE = Path(__file__).resolve().parents[1] / "chat_harness" / "locustfile.py"
 
@@ -27,6 +28,7 @@ HOLD_S = 8
 MESSAGES_PER_MINUTE = 60
 
 
+@load_run
 def test_each_user_connects_with_a_token_of_its_own(tmp_path):
     environment = {**os.environ, "JWT_SECRET": uuid.uuid4().hex * 2}
     result = subprocess.run(
@@ -68,6 +70,7 @@ def session(tmp_path: Path, environment: dict, *arguments: str) -> subprocess.Co
         capture_output=True, text=True, timeout=300, check=False, env=environment)
 
 
+@load_run
 def test_a_session_whose_own_stack_has_the_authorizer_gives_every_user_a_token(tmp_path):
     result = session(tmp_path, {**os.environ, "JWT_SECRET": uuid.uuid4().hex * 2},
                      "--authorizer", "jwt", "--fanout", "sequential")
