@@ -10,7 +10,8 @@ skipped and what to install).
 Files marked ``long_file`` are collected first: tox runs the tests in processes that take a
 file at a time (``--dist loadfile``), and a long file taken last leaves the others idle
 while it runs alone. The files of a ``SHARED_STACK_FILES`` group are taken together, by one
-process, so that the session's stacks they share start once, not in each process."""
+process, so that the session's stacks they share start once, not in each process; so are
+those of each of the two ``LOAD_RUN_LANES``."""
 
 import os
 
@@ -44,12 +45,26 @@ SHARED_STACK_FILES = {
 }
 
 
+# The load runs' files (tox runs them two at a time, after the rest), in two lanes of about
+# the same time (50 to 60 s a lane on this project's 2-core machine): taken a file at a
+# time, a process that has a file's last test to run takes the next file before it, and
+# one lane could end 20 s after the other.
+LOAD_RUN_LANES = {
+    **dict.fromkeys(("reports/tests/test_report_e2e.py", "loadtest/test_load_smoke.py",
+                     "loadtest/test_clock_offset.py"), "load runs: report, distributed, clocks"),
+    **dict.fromkeys(("reports/tests/test_report_fanout_e2e.py",
+                     "loadtest/test_load_authorized.py", "chat_harness/tests/test_web_ui.py"),
+                    "load runs: fan-out fit, authorizer, web UI"),
+}
+WORK_UNITS = {**SHARED_STACK_FILES, **LOAD_RUN_LANES}
+
+
 def pytest_collection_modifyitems(items):
     items.sort(key=lambda item: item.get_closest_marker("long_file") is None)  # stable
 
 
 def pytest_xdist_make_scheduler(config, log):
-    """``--dist loadfile``, except that a group of ``SHARED_STACK_FILES`` is one unit."""
+    """``--dist loadfile``, except that the files of a group of ``WORK_UNITS`` are one unit."""
     if config.getvalue("dist") != "loadfile":
         return None
     from xdist.scheduler import LoadFileScheduling
@@ -57,6 +72,6 @@ def pytest_xdist_make_scheduler(config, log):
     class SharedStackScheduling(LoadFileScheduling):
         def _split_scope(self, nodeid: str) -> str:
             file = super()._split_scope(nodeid)
-            return SHARED_STACK_FILES.get(file, file)
+            return WORK_UNITS.get(file, file)
 
     return SharedStackScheduling(config, log)
