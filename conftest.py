@@ -46,7 +46,7 @@ SHARED_STACK_FILES = {
 
 
 # The load runs' files (tox runs them two at a time, after the rest), in two lanes of about
-# the same time (50 to 60 s a lane on this project's 2-core machine): taken a file at a
+# the same time (about 100 s each on this project's 2-core machine): taken a file at a
 # time, a process that has a file's last test to run takes the next file before it, and
 # one lane could end 20 s after the other.
 LOAD_RUN_LANES = {
