@@ -15,6 +15,7 @@ those of each of the two ``LOAD_RUN_LANES``."""
 
 import os
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 pytest_plugins = ["system.local.stack_fixtures", "system.tests.moto_aws",
@@ -63,6 +64,7 @@ def pytest_collection_modifyitems(items):
     items.sort(key=lambda item: item.get_closest_marker("long_file") is None)  # stable
 
 
+@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist's
 def pytest_xdist_make_scheduler(config, log):
     """``--dist loadfile``, except that the files of a group of ``WORK_UNITS`` are one unit."""
     if config.getvalue("dist") != "loadfile":

@@ -43,7 +43,7 @@ async def runtime(tmp_path):
         spec("Orphan", "runtime_probe.leave_a_child", timeout_s=1.0),
         spec("Sized", "runtime_probe.sized"),
         spec("Flood", "runtime_probe.flood"),
-        spec("OwnModels", "runtime_probe.client_of",
+        spec("OwnModels", "runtime_probe.client_of", timeout_s=HANG_GUARD_S,
              environment={"AWS_DATA_PATH": str(PROBES / "models")}),
     ]
     runtime = LambdaRuntime({s.name: s for s in specs}, "eu-west-1", {"STACK": "local"},
